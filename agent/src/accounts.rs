@@ -1,0 +1,186 @@
+//! Account metadata (never secrets): one JSON file in the data directory, 0600, replaced
+//! atomically on every change.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+/// One login at a provider.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub name: String,
+    pub provider: String,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub last_refresh_at: i64,
+    /// The refresh token was rejected (or never issued): a login is needed.
+    #[serde(default)]
+    pub login_required: bool,
+    /// The last error, for `authctl status` (never a secret).
+    #[serde(default)]
+    pub last_error: String,
+    #[serde(default)]
+    pub has_refresh_token: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileFormat {
+    version: u32,
+    accounts: Vec<AccountRecord>,
+}
+
+/// A metadata failure, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error(
+        "account file {path} is unreadable: {reason}; fix or restore it (or move it away to start with no accounts)"
+    )]
+    Unreadable { path: String, reason: String },
+    #[error("cannot write account file {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The accounts, in memory and on disk.
+pub struct AccountDb {
+    path: PathBuf,
+    map: Mutex<BTreeMap<String, AccountRecord>>,
+    // Serialises writers so an older snapshot never overwrites a newer one.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl AccountDb {
+    /// Loads the file; a missing file means no accounts.
+    ///
+    /// # Errors
+    /// The file exists but is unreadable or not valid.
+    pub fn open(path: PathBuf) -> Result<Self, AccountsError> {
+        let unreadable = |reason: String| AccountsError::Unreadable {
+            path: path.display().to_string(),
+            reason,
+        };
+        let map = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let f: FileFormat = serde_json::from_slice(&bytes)
+                    .map_err(|e| unreadable(format!("not valid account metadata ({e})")))?;
+                if f.version != 1 {
+                    return Err(unreadable(format!("unknown format version {}", f.version)));
+                }
+                f.accounts
+                    .into_iter()
+                    .map(|a| (a.name.clone(), a))
+                    .collect()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(unreadable(e.to_string())),
+        };
+        Ok(Self {
+            path,
+            map: Mutex::new(map),
+            write_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// A copy of one account.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<AccountRecord> {
+        self.lock().get(name).cloned()
+    }
+
+    /// A copy of all accounts, by name.
+    #[must_use]
+    pub fn all(&self) -> Vec<AccountRecord> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AccountRecord>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies `f` to the map and writes the result durably.
+    ///
+    /// # Errors
+    /// The write failed (memory keeps the change; the next write retries it).
+    pub async fn update<R>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<String, AccountRecord>) -> R,
+    ) -> Result<R, AccountsError> {
+        let _guard = self.write_lock.lock().await;
+        let (r, bytes) = {
+            let mut map = self.lock();
+            let r = f(&mut map);
+            let file = FileFormat {
+                version: 1,
+                accounts: map.values().cloned().collect(),
+            };
+            (r, serde_json::to_vec_pretty(&file).unwrap_or_default())
+        };
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || crate::fsutil::write_atomic(&path, &bytes, 0o600))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(|source| AccountsError::Write {
+                path: self.path.display().to_string(),
+                source,
+            })?;
+        Ok(r)
+    }
+
+    /// Changes one account in memory only (state that need not survive a restart).
+    pub fn touch(&self, name: &str, f: impl FnOnce(&mut AccountRecord)) {
+        if let Some(a) = self.lock().get_mut(name) {
+            f(a);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str) -> AccountRecord {
+        AccountRecord {
+            name: name.into(),
+            provider: "p".into(),
+            subject: "s".into(),
+            display_name: String::new(),
+            scopes: vec![],
+            created_at: 1,
+            last_refresh_at: 0,
+            login_required: false,
+            last_error: String::new(),
+            has_refresh_token: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn persists_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accounts.json");
+        let db = AccountDb::open(path.clone()).unwrap();
+        db.update(|m| m.insert("a".into(), rec("a"))).await.unwrap();
+        let db = AccountDb::open(path).unwrap();
+        assert_eq!(db.get("a"), Some(rec("a")));
+    }
+
+    #[test]
+    fn corrupt_file_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accounts.json");
+        std::fs::write(&path, "[").unwrap();
+        let e = AccountDb::open(path).err().unwrap().to_string();
+        assert!(e.contains("accounts.json"), "{e}");
+    }
+}

@@ -1,0 +1,302 @@
+//! Serving tokens: the cache first, else one refresh per account at a time, with the rotated
+//! refresh token written durably before the new access token is handed to anyone.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::cache::{CachedToken, Freshness, TokenKey, freshness};
+use crate::error::AgentError;
+use crate::oauth::token::{self, TokenError, TokenSet};
+use crate::state::{AgentState, now_unix};
+use crate::store;
+
+/// What a caller asked for.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub account: String,
+    pub scopes: Vec<String>,
+    pub resource: String,
+    pub min_ttl: Option<u64>,
+    pub force_refresh: bool,
+}
+
+/// A token served, with a note when it cannot meet the caller's `min_ttl`.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub account: String,
+    pub token: CachedToken,
+    pub note: Option<String>,
+}
+
+fn served(account: &str, token: CachedToken, fresh: Freshness, min_ttl: i64) -> Served {
+    let note = (fresh == Freshness::FreshestPossible).then(|| {
+        format!(
+            "the provider issues tokens valid for {} s, less than the {min_ttl} s asked; this is the freshest token",
+            token.lifetime().unwrap_or_default()
+        )
+    });
+    Served {
+        account: account.to_owned(),
+        token,
+        note,
+    }
+}
+
+/// Returns a token for `req`, refreshing when needed.
+///
+/// # Errors
+/// Unknown account, login required, provider unavailable or refusing.
+pub async fn get_token(state: &AgentState, req: &TokenRequest) -> Result<Served, AgentError> {
+    let account = state.resolve_account(&req.account)?;
+    let key = TokenKey::new(&account.name, &req.scopes, &req.resource);
+    let min_ttl = i64::try_from(req.min_ttl.unwrap_or(state.config().agent.min_ttl_seconds))
+        .unwrap_or(i64::MAX);
+    let seen = state.cache.get(&key);
+    if !req.force_refresh {
+        if let Some(t) = &seen {
+            let f = freshness(t, min_ttl, now_unix());
+            if f != Freshness::Stale {
+                return Ok(served(&account.name, t.clone(), f, min_ttl));
+            }
+        }
+    }
+    // One refresh in flight per account: later callers wait here, then find the new token.
+    let lock = state.cache.refresh_lock(&account.name);
+    let _guard = lock.lock().await;
+    if let Some(t) = state.cache.get(&key) {
+        let newer = seen.as_ref().is_none_or(|s| t.generation > s.generation);
+        let f = freshness(&t, min_ttl, now_unix());
+        if (req.force_refresh && newer) || (!req.force_refresh && f != Freshness::Stale) {
+            return Ok(served(&account.name, t, f, min_ttl));
+        }
+    }
+    match refresh(state, &account.name, &key).await {
+        Ok(t) => {
+            let f = freshness(&t, min_ttl, now_unix());
+            Ok(served(&account.name, t, f, min_ttl))
+        }
+        Err(AgentError::ProviderUnavailable { provider, source }) => {
+            // A transient failure: keep serving a token that is still valid at all.
+            match state
+                .cache
+                .get(&key)
+                .filter(|t| t.remaining(now_unix()) > 0)
+            {
+                Some(t) if !req.force_refresh => {
+                    tracing::warn!(account = %account.name, error = %source, "refresh failed; serving the cached token");
+                    Ok(Served {
+                        account: account.name,
+                        token: t,
+                        note: Some(format!(
+                            "refresh failed ({source}); serving the cached token"
+                        )),
+                    })
+                }
+                _ => Err(AgentError::ProviderUnavailable { provider, source }),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The refresh token to use: an unsaved rotated one first, else the store's.
+async fn current_refresh_token(
+    state: &AgentState,
+    account: &str,
+) -> Result<Option<SecretString>, AgentError> {
+    let unsaved = state
+        .unsaved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(account)
+        .cloned();
+    if let Some(rt) = unsaved {
+        // Try again to make it durable.
+        if state
+            .secrets
+            .set(&store::refresh_token_key(account), rt.clone())
+            .await
+            .is_ok()
+        {
+            state
+                .unsaved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(account);
+        }
+        return Ok(Some(rt));
+    }
+    Ok(state
+        .secrets
+        .get(&store::refresh_token_key(account))
+        .await?)
+}
+
+/// Performs one refresh for `key` (the caller holds the account's refresh lock).
+async fn refresh(
+    state: &AgentState,
+    account: &str,
+    key: &TokenKey,
+) -> Result<CachedToken, AgentError> {
+    let record = state
+        .accounts
+        .get(account)
+        .ok_or_else(|| AgentError::NoSuchAccount(account.into()))?;
+    if record.login_required {
+        return Err(AgentError::LoginRequired {
+            account: account.into(),
+            reason: record.last_error,
+        });
+    }
+    let Some(rt) = current_refresh_token(state, account).await? else {
+        return Err(AgentError::LoginRequired {
+            account: account.into(),
+            reason: "no refresh token is stored".into(),
+        });
+    };
+    let provider = record.provider.clone();
+    let endpoints = state.endpoints(&provider).await?;
+    let auth = state.client_auth(&provider).await?;
+    let scope = crate::oauth::join_scopes(&key.scopes);
+    let mut params: Vec<(&str, &str)> = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.expose_secret()),
+    ];
+    if !scope.is_empty() {
+        params.push(("scope", &scope));
+    }
+    if !key.resource.is_empty() {
+        params.push(("resource", &key.resource)); // RFC 8707 §2.2
+    }
+    tracing::debug!(%account, %provider, "refreshing");
+    let result = token::request(&state.http, &endpoints.token_endpoint, &auth, &params).await;
+    match result {
+        Ok(set) => Ok(accept(state, account, key, set).await),
+        Err(e) if e.is_definitive() => {
+            mark_login_required(state, account, &e).await;
+            Err(AgentError::LoginRequired {
+                account: account.into(),
+                reason: e.to_string(),
+            })
+        }
+        Err(e) if e.is_transient() => {
+            state
+                .accounts
+                .touch(account, |a| a.last_error = e.to_string());
+            Err(AgentError::ProviderUnavailable {
+                provider,
+                source: e,
+            })
+        }
+        Err(e) => {
+            state
+                .accounts
+                .touch(account, |a| a.last_error = e.to_string());
+            Err(AgentError::ProviderRefused {
+                provider,
+                source: e,
+            })
+        }
+    }
+}
+
+/// Takes a successful refresh: the rotated refresh token is made durable first, then the access
+/// token is cached (and so handed out).
+async fn accept(state: &AgentState, account: &str, key: &TokenKey, set: TokenSet) -> CachedToken {
+    if let Some(new_rt) = set.refresh_token.clone() {
+        save_refresh_token(state, account, new_rt).await;
+    }
+    let now = now_unix();
+    let scopes = granted_scopes(set.scope.as_deref(), &key.scopes);
+    let token = CachedToken {
+        access_token: set.access_token,
+        token_type: set.token_type,
+        expires_at: set
+            .expires_in
+            .map(|s| now + i64::try_from(s).unwrap_or(i64::MAX / 2)),
+        obtained_at: now,
+        scopes,
+        id_token: set.id_token,
+        generation: 0,
+    };
+    state.accounts.touch(account, |a| {
+        a.last_refresh_at = now;
+        a.last_error.clear();
+    });
+    state.cache.put(key.clone(), token)
+}
+
+/// Writes a (rotated) refresh token durably, retrying briefly; if the store keeps failing the
+/// token is kept in memory, used for the next refresh, and the account shows the problem.
+pub async fn save_refresh_token(state: &AgentState, account: &str, rt: SecretString) {
+    let key = store::refresh_token_key(account);
+    let mut last = None;
+    for attempt in 0..3u32 {
+        match state.secrets.set(&key, rt.clone()).await {
+            Ok(()) => {
+                state
+                    .unsaved
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(account);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(%account, attempt, error = %e, "could not save the rotated refresh token");
+                last = Some(e);
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+        }
+    }
+    state
+        .unsaved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(account.to_owned(), rt);
+    if let Some(e) = last {
+        state.accounts.touch(account, |a| {
+            a.last_error = format!(
+                "the rotated refresh token is held in memory only: {e}; the agent retries the write"
+            );
+        });
+    }
+}
+
+async fn mark_login_required(state: &AgentState, account: &str, e: &TokenError) {
+    tracing::warn!(%account, error = %e, "refresh token rejected; login required");
+    state.cache.forget_account(account);
+    state
+        .unsaved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(account);
+    // The grant is dead (RFC 6749 §5.2 invalid_grant): its token is worthless, drop it.
+    if let Err(se) = state
+        .secrets
+        .delete(&store::refresh_token_key(account))
+        .await
+    {
+        tracing::warn!(%account, error = %se, "could not delete the rejected refresh token");
+    }
+    let msg = e.to_string();
+    if let Err(ae) = state
+        .accounts
+        .update(|m| {
+            if let Some(a) = m.get_mut(account) {
+                a.login_required = true;
+                a.has_refresh_token = false;
+                a.last_error = msg;
+            }
+        })
+        .await
+    {
+        tracing::warn!(%account, error = %ae, "could not record the login-required state");
+    }
+}
+
+/// RFC 6749 §5.1: a missing `scope` means the requested scopes were granted.
+fn granted_scopes(scope: Option<&str>, requested: &[String]) -> Vec<String> {
+    scope.map_or_else(
+        || requested.to_vec(),
+        |s| s.split_whitespace().map(str::to_owned).collect(),
+    )
+}

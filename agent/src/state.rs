@@ -1,0 +1,182 @@
+//! The agent's shared state: a cheap-to-clone [`AgentHandle`] over `Arc<AgentState>`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::accounts::{AccountDb, AccountRecord};
+use crate::cache::TokenCache;
+use crate::config::{ClientAuthMethod, Config, ProviderConfig};
+use crate::error::AgentError;
+use crate::oauth::discovery::{self, Endpoints};
+use crate::oauth::token::ClientAuth;
+use crate::paths::Paths;
+use crate::store::{self, Secrets};
+
+/// Everything the agent owns.
+pub struct AgentState {
+    pub paths: Paths,
+    config: RwLock<Arc<Config>>,
+    pub secrets: Secrets,
+    pub accounts: AccountDb,
+    pub http: reqwest::Client,
+    endpoints: Mutex<HashMap<String, Arc<Endpoints>>>,
+    pub cache: TokenCache,
+    /// Rotated refresh tokens whose durable write failed: used before the store's copy, and
+    /// written again at the next chance.
+    pub unsaved: Mutex<HashMap<String, SecretString>>,
+    pub started_at: i64,
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// A handle to the state.
+pub type AgentHandle = Arc<AgentState>;
+
+/// Unix seconds now.
+#[must_use]
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl AgentState {
+    /// Builds the state.
+    #[must_use]
+    pub fn new(paths: Paths, config: Config, secrets: Secrets, accounts: AccountDb) -> AgentHandle {
+        let http =
+            crate::oauth::http_client(Duration::from_secs(config.agent.http_timeout_seconds));
+        Arc::new(Self {
+            paths,
+            config: RwLock::new(Arc::new(config)),
+            secrets,
+            accounts,
+            http,
+            endpoints: Mutex::new(HashMap::new()),
+            cache: TokenCache::default(),
+            unsaved: Mutex::new(HashMap::new()),
+            started_at: now_unix(),
+            shutdown: tokio::sync::watch::channel(false).0,
+        })
+    }
+
+    /// The current configuration.
+    #[must_use]
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the configuration; discovery results are dropped, cached tokens kept.
+    pub fn set_config(&self, config: Config) {
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
+        self.endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Re-reads `config.toml`.
+    ///
+    /// # Errors
+    /// The file is invalid; the running configuration stays as it was.
+    pub fn reload(&self) -> Result<usize, AgentError> {
+        let config = Config::load(&self.paths.config_file)?;
+        let n = config.providers.len();
+        self.set_config(config);
+        tracing::info!(providers = n, "configuration reloaded");
+        Ok(n)
+    }
+
+    /// A provider's configuration.
+    ///
+    /// # Errors
+    /// No such provider.
+    pub fn provider(&self, name: &str) -> Result<ProviderConfig, AgentError> {
+        self.config()
+            .providers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AgentError::NoSuchProvider(name.to_owned()))
+    }
+
+    /// A provider's endpoints, discovered once and cached until the next reload.
+    ///
+    /// # Errors
+    /// Unknown provider or failed discovery.
+    pub async fn endpoints(&self, provider: &str) -> Result<Arc<Endpoints>, AgentError> {
+        if let Some(ep) = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(provider)
+        {
+            return Ok(Arc::clone(ep));
+        }
+        let config = self.provider(provider)?;
+        let ep = Arc::new(discovery::resolve(&self.http, &config).await?);
+        self.endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(provider.to_owned(), Arc::clone(&ep));
+        Ok(ep)
+    }
+
+    /// How the client authenticates at this provider's token endpoint.
+    ///
+    /// # Errors
+    /// The secret store failed.
+    pub async fn client_auth(&self, provider: &str) -> Result<ClientAuth, AgentError> {
+        let config = self.provider(provider)?;
+        let secret = self
+            .secrets
+            .get(&store::client_secret_key(provider))
+            .await?;
+        let method = match (config.token_endpoint_auth_method, &secret) {
+            (Some(m), _) => m,
+            (None, Some(_)) => ClientAuthMethod::ClientSecretBasic,
+            (None, None) => ClientAuthMethod::None,
+        };
+        Ok(ClientAuth {
+            client_id: config.client_id,
+            secret,
+            method,
+        })
+    }
+
+    /// Resolves what a caller named: an account, or a provider with exactly one account.
+    ///
+    /// # Errors
+    /// Nothing matches, or a provider with several accounts was named.
+    pub fn resolve_account(&self, name: &str) -> Result<AccountRecord, AgentError> {
+        if let Some(a) = self.accounts.get(name) {
+            return Ok(a);
+        }
+        let of_provider: Vec<AccountRecord> = self
+            .accounts
+            .all()
+            .into_iter()
+            .filter(|a| a.provider == name)
+            .collect();
+        match of_provider.len() {
+            1 => Ok(of_provider
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| unreachable!())),
+            0 if self.config().providers.contains_key(name) => Err(AgentError::LoginRequired {
+                account: name.to_owned(),
+                reason: "provider has no account yet".into(),
+            }),
+            0 => Err(AgentError::NoSuchAccount(name.to_owned())),
+            _ => Err(AgentError::AmbiguousAccount {
+                provider: name.to_owned(),
+                accounts: of_provider
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+}

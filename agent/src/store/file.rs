@@ -1,0 +1,168 @@
+//! The embedded file store: one JSON map in a 0600 file inside the 0700 data directory, rewritten
+//! atomically and fsynced on every change. It is plain text protected by file permissions, like
+//! `~/.ssh` keys; it uses no password-derived key, so no slow key derivation sits on the refresh
+//! path.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use super::{SecretStore, StoreError};
+
+/// See the module docs.
+pub struct FileStore {
+    path: PathBuf,
+    map: Mutex<BTreeMap<String, SecretString>>,
+}
+
+impl FileStore {
+    /// Loads the file (a missing file is an empty store).
+    ///
+    /// # Errors
+    /// The file exists but cannot be read or parsed, or is readable by others.
+    pub fn open(path: PathBuf) -> Result<Self, StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let unreadable = |reason: String| StoreError::Unreadable {
+            path: path.display().to_string(),
+            reason,
+        };
+        let map = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                let mode = std::fs::metadata(&path)
+                    .map_err(|e| unreadable(e.to_string()))?
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(unreadable(format!(
+                        "it is accessible by other users (mode {:o}); run `chmod 600 {}`",
+                        mode & 0o777,
+                        path.display()
+                    )));
+                }
+                let raw: BTreeMap<String, String> = serde_json::from_slice(&bytes)
+                    .map_err(|e| unreadable(format!("not a valid store ({e})")))?;
+                raw.into_iter()
+                    .map(|(k, v)| (k, SecretString::from(v)))
+                    .collect()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(unreadable(e.to_string())),
+        };
+        Ok(Self {
+            path,
+            map: Mutex::new(map),
+        })
+    }
+
+    fn persist(&self, map: &BTreeMap<String, SecretString>) -> Result<(), StoreError> {
+        let plain: BTreeMap<&str, &str> = map
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose_secret()))
+            .collect();
+        let bytes = Zeroizing::new(serde_json::to_vec(&plain).unwrap_or_default());
+        crate::fsutil::write_atomic(&self.path, &bytes, 0o600).map_err(|source| StoreError::Write {
+            path: self.path.display().to_string(),
+            source,
+        })
+    }
+}
+
+impl SecretStore for FileStore {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn get(&self, key: &str) -> Result<Option<SecretString>, StoreError> {
+        let map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(map.get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &SecretString) -> Result<(), StoreError> {
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let previous = map.insert(key.to_owned(), value.clone());
+        if let Err(e) = self.persist(&map) {
+            // Memory must match the disk, so that a retry writes again.
+            match previous {
+                Some(p) => map.insert(key.to_owned(), p),
+                None => map.remove(key),
+            };
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(previous) = map.remove(key) {
+            if let Err(e) = self.persist(&map) {
+                map.insert(key.to_owned(), previous);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn survives_reopen_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        let s = FileStore::open(path.clone()).unwrap();
+        s.set("a", &SecretString::from("one")).unwrap();
+        s.set("b", &SecretString::from("two")).unwrap();
+        s.delete("a").unwrap();
+        let s = FileStore::open(path.clone()).unwrap();
+        assert!(s.get("a").unwrap().is_none());
+        assert_eq!(s.get("b").unwrap().unwrap().expose_secret(), "two");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        std::fs::write(&path, b"{not json").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = FileStore::open(path).err().unwrap().to_string();
+        assert!(e.contains("secrets.json"), "{e}");
+    }
+
+    #[test]
+    fn world_readable_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        std::fs::write(&path, b"{}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = FileStore::open(path).err().unwrap().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+    }
+
+    #[test]
+    fn failed_write_keeps_memory_equal_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("secrets.json"); // parent missing: writes fail
+        let s = FileStore::open(path).unwrap();
+        assert!(s.set("a", &SecretString::from("x")).is_err());
+        assert!(s.get("a").unwrap().is_none());
+    }
+}

@@ -1,0 +1,189 @@
+//! `authctl agent start | stop | status | reload`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use authctl_client::proto::{ReloadRequest, ShutdownRequest};
+use clap::Subcommand;
+
+use crate::error::{CliError, exit};
+
+#[derive(Subcommand)]
+pub enum AgentCommand {
+    /// Start authctl-agent in the background and wait until it answers
+    Start,
+    /// Stop the running agent (it drains requests and removes its socket)
+    Stop,
+    /// Show whether the agent runs, and its pid, version and paths
+    Status,
+    /// Make the agent re-read config.toml (as SIGHUP does)
+    Reload,
+}
+
+pub async fn run(c: AgentCommand) -> Result<(), CliError> {
+    match c {
+        AgentCommand::Start => start().await,
+        AgentCommand::Stop => stop().await,
+        AgentCommand::Status => {
+            let mut client = super::connect().await?;
+            let s = client.status().await?;
+            println!(
+                "running: pid {} version {} socket {} store {}",
+                s.pid, s.version, s.socket_path, s.secret_store
+            );
+            if s.version != authctl_proto::VERSION {
+                eprintln!(
+                    "authctl: warning: the agent is version {}, this CLI is {}; restart it with `authctl agent stop && authctl agent start`",
+                    s.version,
+                    authctl_proto::VERSION
+                );
+            }
+            Ok(())
+        }
+        AgentCommand::Reload => {
+            let mut client = super::connect().await?;
+            let r = client
+                .raw()
+                .reload(ReloadRequest {})
+                .await
+                .map_err(|s| client.error(s))?
+                .into_inner();
+            eprintln!("configuration reloaded ({} provider(s))", r.providers);
+            Ok(())
+        }
+    }
+}
+
+/// The agent binary: `$AUTHCTL_AGENT_BIN`, else beside this executable, else on `PATH`.
+fn agent_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("AUTHCTL_AGENT_BIN").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        let beside = exe.with_file_name("authctl-agent");
+        if beside.is_file() {
+            return beside;
+        }
+    }
+    PathBuf::from("authctl-agent")
+}
+
+/// Where a background agent's log goes.
+fn log_file() -> Option<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "authctl")?;
+    let dir = dirs
+        .state_dir()
+        .unwrap_or_else(|| dirs.data_dir())
+        .to_path_buf();
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join("agent.log"))
+}
+
+async fn start() -> Result<(), CliError> {
+    if let Ok(mut c) = authctl_client::connect_default().await {
+        if let Ok(s) = c.status().await {
+            eprintln!(
+                "the agent is already running (pid {}, socket {})",
+                s.pid, s.socket_path
+            );
+            return Ok(());
+        }
+    }
+    let bin = agent_binary();
+    let log = log_file();
+    let stderr = match &log {
+        Some(p) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_or_else(|_| Stdio::null(), Stdio::from),
+        None => Stdio::null(),
+    };
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    // Its own process group: a Ctrl-C in this terminal must not stop the agent.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().map_err(|e| {
+        CliError::new(
+            exit::FAILURE,
+            format!("cannot start {}: {e}", bin.display()),
+        )
+        .with_hint("install it beside authctl or on PATH, or set AUTHCTL_AGENT_BIN")
+    })?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(mut c) = authctl_client::connect_default().await {
+            if let Ok(s) = c.status().await {
+                eprintln!("agent started (pid {}, socket {})", s.pid, s.socket_path);
+                if let Some(l) = &log {
+                    eprintln!("log: {}", l.display());
+                }
+                // The agent lives on; reap nothing (it is in its own group and outlives us).
+                return Ok(());
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = log.as_ref().map(|p| tail(p)).unwrap_or_default();
+            return Err(CliError::new(
+                exit::FAILURE,
+                format!(
+                    "the agent exited at start ({status}){}",
+                    if tail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(":\n{tail}")
+                    }
+                ),
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(
+                CliError::new(exit::FAILURE, "the agent did not answer within 15 s").with_hint(
+                    log.map(|l| format!("see its log: {}", l.display()))
+                        .unwrap_or_default(),
+                ),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn tail(p: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}
+
+async fn stop() -> Result<(), CliError> {
+    let mut client = super::connect().await?;
+    let socket = authctl_proto::socket_path().unwrap_or_default();
+    let pid = client.status().await?.pid;
+    client
+        .raw()
+        .shutdown(ShutdownRequest {})
+        .await
+        .map_err(|s| client.error(s))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while socket.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The socket is gone before the process ends; wait for the process too (its lock).
+    while process_alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    eprintln!("agent stopped (pid {pid})");
+    Ok(())
+}
+
+/// Whether `pid` still runs (a zombie, waiting for its parent to reap it, has stopped).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}

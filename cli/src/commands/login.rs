@@ -1,0 +1,130 @@
+//! `authctl login`: the agent runs the loopback login and streams the authorization URL; the CLI
+//! prints it and opens the browser (a user service often lacks the desktop's environment).
+
+use std::time::Duration;
+
+use authctl_client::proto::{LoginRequest, login_event::Event};
+use clap::Args;
+
+use crate::error::{CliError, exit};
+use crate::output::println_out;
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// Provider name (or an existing account's name, to log it in again)
+    provider: String,
+    /// Name of the account to create or log in again (default: the provider's only account, or
+    /// the provider's name for its first)
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+    /// Scopes for this login (repeatable; default: the provider's configured scopes)
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Only print the URL; do not open a browser
+    #[arg(long)]
+    no_browser: bool,
+    /// Seconds to wait for the browser login (default: the provider's login_timeout_seconds)
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u32>,
+}
+
+pub async fn run(a: LoginArgs) -> Result<(), CliError> {
+    let mut client = super::connect().await?;
+    let req = LoginRequest {
+        provider: a.provider.clone(),
+        account_name: a.account.clone().unwrap_or_default(),
+        scopes: a.scopes.clone(),
+        device_flow: false,
+        timeout_seconds: a.timeout.unwrap_or(0),
+    };
+    let mut stream = client
+        .raw()
+        .login(req)
+        .await
+        .map_err(|s| client.error(s))?
+        .into_inner();
+    let mut spinner: Option<indicatif::ProgressBar> = None;
+    loop {
+        let msg = stream.message().await.map_err(|s| client.error(s));
+        let ev = match msg {
+            Ok(Some(ev)) => ev,
+            Ok(None) => {
+                return Err(CliError::new(
+                    exit::FAILURE,
+                    "the agent ended the login without an outcome",
+                ));
+            }
+            Err(e) => {
+                if let Some(s) = spinner.take() {
+                    s.finish_and_clear();
+                }
+                return Err(e.into());
+            }
+        };
+        match ev.event {
+            Some(Event::AuthorizeUrl(u)) => {
+                eprintln!("To log in, open this URL in a browser:\n\n  {}\n", u.url);
+                if !a.no_browser {
+                    open_browser(&u.url);
+                }
+                spinner = Some(waiting_spinner());
+            }
+            Some(Event::DeviceCode(d)) => {
+                eprintln!(
+                    "Open {} and enter the code {}",
+                    d.verification_uri, d.user_code
+                );
+            }
+            Some(Event::Completed(c)) => {
+                if let Some(s) = spinner.take() {
+                    s.finish_and_clear();
+                }
+                for w in &c.warnings {
+                    eprintln!("authctl: warning: {w}");
+                }
+                let acc = c.account.unwrap_or_default();
+                let who = if acc.display_name.is_empty() {
+                    acc.subject.clone()
+                } else {
+                    acc.display_name.clone()
+                };
+                eprintln!("Logged in to {}.", acc.provider);
+                println_out(&format!(
+                    "account {} ({})",
+                    acc.name,
+                    if who.is_empty() { "unknown user" } else { &who }
+                ));
+                return Ok(());
+            }
+            Some(Event::Failed(f)) => {
+                if let Some(s) = spinner.take() {
+                    s.finish_and_clear();
+                }
+                return Err(CliError::new(exit::LOGIN_FAILED, f.reason));
+            }
+            None => {}
+        }
+    }
+}
+
+fn open_browser(url: &str) {
+    // `webbrowser` honours $BROWSER and reports launch failures only; say what to do either way.
+    match webbrowser::open(url) {
+        Ok(()) => eprintln!("Opened your browser; waiting for you to finish the login there…"),
+        Err(e) => eprintln!("Could not open a browser ({e}); open the URL above yourself."),
+    }
+}
+
+fn waiting_spinner() -> indicatif::ProgressBar {
+    let pb =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none()
+    {
+        pb.set_message("waiting for the browser login (Ctrl-C to cancel)");
+        pb.enable_steady_tick(Duration::from_millis(120));
+    } else {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    pb
+}

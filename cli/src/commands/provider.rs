@@ -1,0 +1,134 @@
+//! `authctl provider add | list | remove`: edit config.toml through the agent (which keeps client
+//! secrets in its secret store, never in the file) and reload it.
+
+use std::io::Read;
+
+use authctl_client::proto::{AddProviderRequest, ListProvidersRequest, RemoveProviderRequest};
+use clap::{Args, Subcommand};
+
+use crate::error::CliError;
+use crate::output::println_out;
+
+#[derive(Subcommand)]
+pub enum ProviderCommand {
+    /// Add a provider (OpenID Connect discovery from --issuer)
+    Add(AddArgs),
+    /// List the configured providers
+    List {
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a provider (log out its accounts first)
+    Remove {
+        /// Provider name
+        name: String,
+    },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// A name for the provider (letters, digits, '.', '_', '-')
+    name: String,
+    /// The issuer URL; endpoints are discovered from it
+    #[arg(long)]
+    issuer: String,
+    /// The OAuth client id registered at the provider (a native/desktop client)
+    #[arg(long)]
+    client_id: String,
+    /// Default scopes for logins (repeatable), e.g. --scope openid --scope offline_access
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Read a client secret from stdin (for providers that insist on one); stored in the secret
+    /// store, never in config.toml
+    #[arg(long)]
+    client_secret_stdin: bool,
+    /// Replace a provider of the same name
+    #[arg(long)]
+    replace: bool,
+}
+
+pub async fn run(c: ProviderCommand) -> Result<(), CliError> {
+    let mut client = super::connect().await?;
+    match c {
+        ProviderCommand::Add(a) => {
+            let client_secret = if a.client_secret_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                let s = s.trim().to_owned();
+                if s.is_empty() {
+                    return Err(CliError::usage(
+                        "--client-secret-stdin given but stdin was empty",
+                    ));
+                }
+                Some(s)
+            } else {
+                None
+            };
+            let r = client
+                .raw()
+                .add_provider(AddProviderRequest {
+                    name: a.name.clone(),
+                    issuer: a.issuer,
+                    client_id: a.client_id,
+                    scopes: a.scopes,
+                    client_secret,
+                    replace: a.replace,
+                })
+                .await
+                .map_err(|s| client.error(s))?
+                .into_inner();
+            eprintln!("added provider `{}` to {}", a.name, r.config_path);
+            eprintln!("log in with: authctl login {}", a.name);
+        }
+        ProviderCommand::List { json } => {
+            let r = client
+                .raw()
+                .list_providers(ListProvidersRequest {})
+                .await
+                .map_err(|s| client.error(s))?
+                .into_inner();
+            if json {
+                let v: Vec<_> = r
+                    .providers
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({"name": p.name, "issuer": p.issuer, "client_id": p.client_id,
+                        "scopes": p.scopes, "has_client_secret": p.has_client_secret, "accounts": p.accounts})
+                    })
+                    .collect();
+                println_out(&serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else if r.providers.is_empty() {
+                eprintln!(
+                    "no providers; add one with `authctl provider add NAME --issuer URL --client-id ID`"
+                );
+            } else {
+                for p in r.providers {
+                    println_out(&format!(
+                        "{}\t{}\tclient {}\tscopes [{}]{}\t{} account(s)",
+                        p.name,
+                        p.issuer,
+                        p.client_id,
+                        p.scopes.join(" "),
+                        if p.has_client_secret {
+                            "\tsecret stored"
+                        } else {
+                            ""
+                        },
+                        p.accounts
+                    ));
+                }
+            }
+        }
+        ProviderCommand::Remove { name } => {
+            let r = client
+                .raw()
+                .remove_provider(RemoveProviderRequest { name: name.clone() })
+                .await
+                .map_err(|s| client.error(s))?
+                .into_inner();
+            eprintln!("removed provider `{name}` from {}", r.config_path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! `authctl`: log in once, then get fresh OAuth access tokens from the authctl agent.
+//! A thin client of the agent's socket; one module per subcommand.
+
+mod commands;
+mod error;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 agent not running, 4 login required,
+5 no such account or provider, 6 provider unavailable (retry later), 7 login failed or timed out,
+8 permission denied.
+
+Environment: AUTHCTL_SOCK (socket path), AUTHCTL_CONFIG (config file), AUTHCTL_LOG (agent log
+filter), AUTHCTL_AGENT_BIN (agent binary for `agent start`), BROWSER (browser for logins),
+XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME, XDG_RUNTIME_DIR, NO_COLOR.";
+
+/// Log in once, then get fresh OAuth/OIDC access tokens from the authctl agent.
+#[derive(Parser)]
+#[command(name = "authctl", version, after_help = AFTER_HELP, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Log in to a provider through the system browser (loopback redirect, PKCE)
+    Login(commands::login::LoginArgs),
+    /// Print a valid access token for an account (only the token, on stdout)
+    Token(commands::token::TokenArgs),
+    /// Show the agent, its secret store and every account
+    Status(commands::status::StatusArgs),
+    /// Forget an account: revoke its refresh token at the provider and delete its secrets
+    Logout(commands::logout::LogoutArgs),
+    /// Add, list or remove identity providers in config.toml
+    #[command(subcommand)]
+    Provider(commands::provider::ProviderCommand),
+    /// Start, stop, reload or inspect the agent
+    #[command(subcommand)]
+    Agent(commands::agent::AgentCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                error::exit::USAGE
+            } else {
+                0
+            });
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return CliError::new(error::exit::FAILURE, format!("cannot start: {e}")).report();
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Login(a) => commands::login::run(a).await,
+            Command::Token(a) => commands::token::run(a).await,
+            Command::Status(a) => commands::status::run(a).await,
+            Command::Logout(a) => commands::logout::run(a).await,
+            Command::Provider(c) => commands::provider::run(c).await,
+            Command::Agent(c) => commands::agent::run(c).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.report(),
+    }
+}

@@ -1,0 +1,250 @@
+//! A thin async client for `authctl-agent`'s local socket.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), authctl_client::ClientError> {
+//! use secrecy::ExposeSecret;
+//! let mut agent = authctl_client::connect_default().await?;
+//! match agent.get_token("corp").await {
+//!     Ok(token) => println!("Authorization: Bearer {}", token.access_token.expose_secret()),
+//!     Err(e) if e.is_login_required() => eprintln!("run `authctl login corp` first"),
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+pub use authctl_proto::v1 as proto;
+use authctl_proto::v1::agent_client::AgentClient;
+use secrecy::SecretString;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+/// What can go wrong talking to the agent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No socket path could be derived (no `AUTHCTL_SOCK`, runtime or home directory).
+    #[error("no socket path: set AUTHCTL_SOCK or XDG_RUNTIME_DIR")]
+    NoSocketPath,
+    /// Nothing listens on the socket.
+    #[error("the agent is not running (no answer on {path}): {reason}")]
+    NotRunning { path: PathBuf, reason: String },
+    /// The agent closed the connection (for example, because it runs as another user).
+    #[error("the agent at {path} closed the connection: {reason}")]
+    Transport { path: PathBuf, reason: String },
+    /// The agent answered with an error.
+    #[error("{}", .0.message())]
+    Rpc(#[from] Status),
+}
+
+impl ClientError {
+    /// No agent answers on the socket.
+    #[must_use]
+    pub fn is_not_running(&self) -> bool {
+        matches!(self, Self::NotRunning { .. } | Self::NoSocketPath)
+    }
+
+    /// The account needs `authctl login` (its refresh token is missing or was rejected).
+    #[must_use]
+    pub fn is_login_required(&self) -> bool {
+        self.code() == Some(Code::FailedPrecondition)
+    }
+
+    /// No such account or provider.
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(Code::NotFound)
+    }
+
+    /// The provider is unreachable or failing; retrying later may help.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        self.code() == Some(Code::Unavailable)
+    }
+
+    /// The gRPC status code, when the agent answered.
+    #[must_use]
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Self::Rpc(s) => Some(s.code()),
+            _ => None,
+        }
+    }
+}
+
+/// An access token. `access_token` and `id_token` are secrets: redacted in `Debug`.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub access_token: SecretString,
+    pub token_type: String,
+    /// Unix seconds; 0 when the provider gave no lifetime.
+    pub expires_at: i64,
+    pub scopes: Vec<String>,
+    pub account: String,
+    pub id_token: Option<SecretString>,
+    /// Why the token may not meet what was asked (e.g. a capped `min_ttl`).
+    pub note: Option<String>,
+}
+
+impl From<proto::Token> for Token {
+    fn from(t: proto::Token) -> Self {
+        Self {
+            access_token: SecretString::from(t.access_token),
+            token_type: t.token_type,
+            expires_at: t.expires_at,
+            scopes: t.scopes,
+            account: t.account,
+            id_token: t.id_token.map(SecretString::from),
+            note: t.note,
+        }
+    }
+}
+
+/// A connection to the agent. Cheap to clone; clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: AgentClient<Channel>,
+    path: PathBuf,
+}
+
+/// Connects to the agent at the default socket path ([`authctl_proto::socket_path`]).
+///
+/// # Errors
+/// No socket path, or no agent answers.
+pub async fn connect_default() -> Result<Client, ClientError> {
+    let path = authctl_proto::socket_path().ok_or(ClientError::NoSocketPath)?;
+    connect(&path).await
+}
+
+/// Connects to the agent listening on `path`.
+///
+/// # Errors
+/// No agent answers there.
+pub async fn connect(path: &Path) -> Result<Client, ClientError> {
+    let not_running = |reason: String| ClientError::NotRunning {
+        path: path.to_owned(),
+        reason,
+    };
+    if !path.exists() {
+        return Err(not_running("the socket does not exist".into()));
+    }
+    let uri = format!("unix://{}", path.display());
+    let endpoint = Endpoint::from_shared(uri).map_err(|e| not_running(e.to_string()))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| not_running(source_chain(&e)))?;
+    Ok(Client {
+        inner: AgentClient::new(channel),
+        path: path.to_owned(),
+    })
+}
+
+/// Wraps an existing channel (for custom transports or tests).
+#[must_use]
+pub fn from_channel(channel: Channel) -> Client {
+    Client {
+        inner: AgentClient::new(channel),
+        path: PathBuf::new(),
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    text
+}
+
+impl Client {
+    /// The socket this client talks to.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn map(&self, s: Status) -> ClientError {
+        // tonic reports a dropped connection as UNKNOWN/UNAVAILABLE with a transport message.
+        let transport = s.metadata().is_empty()
+            && matches!(s.code(), Code::Unknown | Code::Unavailable)
+            && (s.message().contains("transport error")
+                || s.message().contains("connection")
+                || s.message().contains("broken pipe"));
+        if transport {
+            ClientError::Transport {
+                path: self.path.clone(),
+                reason: s.message().to_owned(),
+            }
+        } else {
+            ClientError::Rpc(s)
+        }
+    }
+
+    /// A token for `account` (an account name, or a provider with exactly one account).
+    ///
+    /// # Errors
+    /// See [`ClientError`]; [`ClientError::is_login_required`] tells when a login is needed.
+    pub async fn get_token(&mut self, account: &str) -> Result<Token, ClientError> {
+        self.get_token_with(proto::GetTokenRequest {
+            account: account.into(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// A token with every option of the request (scopes, resource, `min_ttl`, forced refresh).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn get_token_with(
+        &mut self,
+        req: proto::GetTokenRequest,
+    ) -> Result<Token, ClientError> {
+        match self.inner.get_token(req).await {
+            Ok(r) => Ok(r.into_inner().into()),
+            Err(s) => Err(self.map(s)),
+        }
+    }
+
+    /// Every account and its state.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn list_accounts(&mut self) -> Result<Vec<proto::Account>, ClientError> {
+        match self
+            .inner
+            .list_accounts(proto::ListAccountsRequest {})
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().accounts),
+            Err(s) => Err(self.map(s)),
+        }
+    }
+
+    /// The agent's own status.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn status(&mut self) -> Result<proto::StatusResponse, ClientError> {
+        match self.inner.status(proto::StatusRequest {}).await {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) => Err(self.map(s)),
+        }
+    }
+
+    /// The generated gRPC client, for every other call.
+    pub fn raw(&mut self) -> &mut AgentClient<Channel> {
+        &mut self.inner
+    }
+
+    /// Maps a status from a [`Client::raw`] call the way this client does.
+    #[must_use]
+    pub fn error(&self, s: Status) -> ClientError {
+        self.map(s)
+    }
+}

@@ -1,0 +1,16 @@
+//! Generates the gRPC code from `proto/` with `protox` (pure Rust), so building needs no `protoc`.
+//! The encoded descriptor set is written beside the code for the reflection service.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto = "proto/authctl/agent/v1/agent.proto";
+    println!("cargo:rerun-if-changed={proto}");
+    let fds = protox::compile([proto], ["proto"])?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(out.join("authctl_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure().compile_fds(fds)?;
+    Ok(())
+}

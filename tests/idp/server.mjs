@@ -1,0 +1,662 @@
+// Test OpenID provider for authctl end-to-end tests.
+//
+//   node tests/idp/server.mjs
+//
+// Environment:
+//   IDP_PORT               port to bind on 127.0.0.1 (default 0 = OS-assigned)
+//   IDP_ACCESS_TOKEN_TTL   access token lifetime in seconds (default 3600)
+//   IDP_REFRESH_TOKEN_TTL  refresh token lifetime in seconds (default 86400)
+//
+// When ready, prints exactly one line to stdout:
+//   {"issuer":"http://127.0.0.1:PORT","port":PORT}
+// and runs until SIGTERM/SIGINT. Everything else goes to stderr.
+//
+// Test control endpoints (JSON in/out), handled before the provider:
+//   GET  /__test/counters    token-endpoint requests per grant_type, revocation, introspection
+//   POST /__test/faults      {"faults":[...]} queue faults for the next token-endpoint requests
+//   POST /__test/reset       clear faults and counters
+//   POST /__test/introspect  {"token":"..."} -> {"active":bool,...} from the provider's store
+
+import * as http from 'node:http';
+import * as querystring from 'node:querystring';
+
+// oidc-provider prints NOTICEs with console.info (stdout). stdout carries only
+// the ready line, so route every console method to stderr before loading it.
+for (const m of ['log', 'info', 'debug']) {
+  console[m] = (...args) => console.error(...args);
+}
+
+const { default: Provider, errors } = await import('oidc-provider');
+
+const log = (...args) => console.error('[idp]', ...args);
+
+function envInt(name, dflt) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    log(`invalid ${name}=${raw}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const PORT = envInt('IDP_PORT', 0);
+const ACCESS_TOKEN_TTL = envInt('IDP_ACCESS_TOKEN_TTL', 3600) || 3600;
+const REFRESH_TOKEN_TTL = envInt('IDP_REFRESH_TOKEN_TTL', 86400) || 86400;
+
+// ---------------------------------------------------------------------------
+// Accounts
+
+const ACCOUNTS = {
+  alice: {
+    password: 'alice-password',
+    claims: {
+      sub: 'alice',
+      email: 'alice@example.test',
+      email_verified: true,
+      name: 'Alice Example',
+      preferred_username: 'alice',
+    },
+  },
+  bob: {
+    password: 'bob-password',
+    claims: {
+      sub: 'bob',
+      email: 'bob@example.test',
+      email_verified: true,
+      name: 'Bob Example',
+      preferred_username: 'bob',
+    },
+  },
+};
+
+async function findAccount(_ctx, sub) {
+  const account = ACCOUNTS[sub];
+  if (!account) return undefined;
+  return {
+    accountId: sub,
+    async claims() {
+      return { ...account.claims };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+
+const LOOPBACK_CALLBACKS = [
+  'http://127.0.0.1/callback',
+  'http://[::1]/callback',
+  'http://localhost/callback',
+];
+const LOOPBACK_LOGOUTS = [
+  'http://127.0.0.1/logout',
+  'http://[::1]/logout',
+  'http://localhost/logout',
+];
+const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'urn:ietf:params:oauth:grant-type:device_code',
+];
+
+const CLIENTS = [
+  {
+    client_id: 'authctl-native',
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: LOOPBACK_CALLBACKS,
+    post_logout_redirect_uris: LOOPBACK_LOGOUTS,
+    grant_types: GRANT_TYPES,
+    response_types: ['code'],
+  },
+  {
+    client_id: 'authctl-fixed',
+    application_type: 'web',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: [
+      'http://127.0.0.1:18765/callback',
+      'http://127.0.0.1:18766/callback',
+    ],
+    post_logout_redirect_uris: [
+      'http://127.0.0.1:18765/logout',
+      'http://127.0.0.1:18766/logout',
+    ],
+    grant_types: GRANT_TYPES,
+    response_types: ['code'],
+  },
+  {
+    client_id: 'authctl-basic',
+    client_secret: 'basic-secret',
+    application_type: 'native',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: LOOPBACK_CALLBACKS,
+    post_logout_redirect_uris: LOOPBACK_LOGOUTS,
+    grant_types: GRANT_TYPES,
+    response_types: ['code'],
+  },
+  {
+    client_id: 'authctl-post',
+    client_secret: 'post-secret',
+    application_type: 'native',
+    token_endpoint_auth_method: 'client_secret_post',
+    redirect_uris: LOOPBACK_CALLBACKS,
+    post_logout_redirect_uris: LOOPBACK_LOGOUTS,
+    grant_types: GRANT_TYPES,
+    response_types: ['code'],
+  },
+];
+
+// ---------------------------------------------------------------------------
+// HTML helpers
+
+function esc(s) {
+  return String(s ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+function page(title, body) {
+  return `<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>${esc(title)}</title></head>
+<body>
+<h1>${esc(title)}</h1>
+${body}
+</body>
+</html>
+`;
+}
+
+function sendHtml(res, status, html) {
+  res.writeHead(status, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Cache-Control': 'no-store',
+    'Content-Length': Buffer.byteLength(html),
+  });
+  res.end(html);
+}
+
+function sendJson(res, status, obj, extraHeaders = {}) {
+  const body = JSON.stringify(obj);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Cache-Control': 'no-store',
+    'Content-Length': Buffer.byteLength(body),
+    ...extraHeaders,
+  });
+  res.end(body);
+}
+
+function readBody(req, limit = 1024 * 1024) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new Error('body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Interactions (login + consent), replacing the dev interactions
+
+function loginPage(uid, params, error) {
+  const client = esc(params.client_id);
+  return page('Sign-in', `
+<p>Sign in to continue to <strong>${client}</strong>.</p>
+${error ? `<p class="error" id="login-error">${esc(error)}</p>` : ''}
+<form method="post" action="/interaction/${esc(uid)}/login" id="login-form">
+  <label>Username <input type="text" name="login" autocomplete="username" autofocus></label>
+  <label>Password <input type="password" name="password" autocomplete="current-password"></label>
+  <button type="submit" name="submit" value="login">Sign in</button>
+</form>
+<form method="post" action="/interaction/${esc(uid)}/abort" id="abort-form">
+  <button type="submit" name="abort" value="yes">Cancel</button>
+</form>
+`);
+}
+
+function consentPage(uid, params, details, accountId) {
+  const scopes = [
+    ...(details.missingOIDCScope || []),
+    ...Object.values(details.missingResourceScopes || {}).flat(),
+  ];
+  return page('Authorize', `
+<p><strong>${esc(params.client_id)}</strong> asks for access to the account of <strong>${esc(accountId)}</strong>.</p>
+<ul id="scopes">${scopes.map((s) => `<li>${esc(s)}</li>`).join('')}</ul>
+<form method="post" action="/interaction/${esc(uid)}/confirm" id="approve-form">
+  <button type="submit" name="approve" value="yes">Approve</button>
+</form>
+<form method="post" action="/interaction/${esc(uid)}/abort" id="deny-form">
+  <button type="submit" name="deny" value="yes">Deny</button>
+</form>
+`);
+}
+
+async function handleInteraction(provider, req, res, url) {
+  const m = url.pathname.match(/^\/interaction\/([^/]+)(?:\/(login|confirm|abort))?\/?$/);
+  if (!m) return sendHtml(res, 404, page('Not found', '<p>Unknown interaction route.</p>'));
+  const [, uid, action] = m;
+
+  let details;
+  try {
+    details = await provider.interactionDetails(req, res);
+  } catch (err) {
+    log('interaction lookup failed:', err.message);
+    return sendHtml(res, 400, page('Error', `<p class="error">${esc(err.message)}</p>`));
+  }
+  if (details.uid !== uid) {
+    return sendHtml(res, 400, page('Error', '<p class="error">interaction mismatch</p>'));
+  }
+  const { prompt, params, session, grantId } = details;
+
+  if (req.method === 'GET' && !action) {
+    if (prompt.name === 'login') return sendHtml(res, 200, loginPage(uid, params));
+    if (prompt.name === 'consent') {
+      return sendHtml(res, 200, consentPage(uid, params, prompt.details, session?.accountId));
+    }
+    return sendHtml(res, 501, page('Error', `<p>prompt ${esc(prompt.name)} not implemented</p>`));
+  }
+
+  if (req.method !== 'POST' || !action) {
+    return sendHtml(res, 405, page('Error', '<p>method not allowed</p>'));
+  }
+  const form = querystring.parse(await readBody(req));
+
+  if (action === 'abort') {
+    return provider.interactionFinished(req, res, {
+      error: 'access_denied',
+      error_description: 'End-User aborted interaction',
+    }, { mergeWithLastSubmission: false });
+  }
+
+  if (action === 'login') {
+    if (prompt.name !== 'login') {
+      return sendHtml(res, 400, page('Error', '<p>not a login prompt</p>'));
+    }
+    const login = String(form.login ?? '');
+    const account = Object.hasOwn(ACCOUNTS, login) ? ACCOUNTS[login] : undefined;
+    if (!account || account.password !== String(form.password ?? '')) {
+      log(`login failed for ${JSON.stringify(login)}`);
+      return sendHtml(res, 200, loginPage(uid, params, 'Invalid username or password.'));
+    }
+    return provider.interactionFinished(req, res, {
+      login: { accountId: login },
+    }, { mergeWithLastSubmission: false });
+  }
+
+  // action === 'confirm'
+  if (prompt.name !== 'consent') {
+    return sendHtml(res, 400, page('Error', '<p>not a consent prompt</p>'));
+  }
+  let grant;
+  if (grantId) grant = await provider.Grant.find(grantId);
+  if (!grant) {
+    grant = new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+  }
+  const d = prompt.details;
+  if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
+  if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
+  if (d.missingResourceScopes) {
+    for (const [indicator, scope] of Object.entries(d.missingResourceScopes)) {
+      grant.addResourceScope(indicator, scope.join(' '));
+    }
+  }
+  if (d.rar) for (const detail of d.rar) grant.addRar(detail);
+  const newGrantId = await grant.save();
+  return provider.interactionFinished(req, res, {
+    consent: { grantId: newGrantId },
+  }, { mergeWithLastSubmission: true });
+}
+
+// ---------------------------------------------------------------------------
+// Counters and faults
+
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+function freshCounters() {
+  return {
+    token: { authorization_code: 0, refresh_token: 0, [DEVICE_GRANT]: 0 },
+    revocation: 0,
+    introspection: 0,
+  };
+}
+let counters = freshCounters();
+let faults = [];
+
+const FAULT_KEYS = new Set([
+  'status', 'retry_after', 'delay_ms', 'drop', 'drop_after', 'garbage', 'status_201',
+  'invalid_grant', 'error_200', 'grant_type',
+]);
+
+function validateFault(f) {
+  if (f === null || typeof f !== 'object' || Array.isArray(f)) return 'fault must be an object';
+  for (const k of Object.keys(f)) if (!FAULT_KEYS.has(k)) return `unknown fault key ${k}`;
+  if ('status' in f && !(Number.isInteger(f.status) && f.status >= 100 && f.status <= 599)) {
+    return 'status must be an integer 100..599';
+  }
+  if ('delay_ms' in f && !(Number.isFinite(f.delay_ms) && f.delay_ms >= 0)) return 'delay_ms must be >= 0';
+  return undefined;
+}
+
+const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
+
+const STATUS_ERROR = {
+  400: 'invalid_request',
+  401: 'invalid_client',
+  429: 'temporarily_unavailable',
+  503: 'temporarily_unavailable',
+};
+
+// Returns true when the fault fully answered the request (no pass-through).
+async function applyFault(fault, req, res) {
+  if (fault.delay_ms) await sleep(fault.delay_ms);
+  if (fault.drop) {
+    req.socket.destroy();
+    return true;
+  }
+  if (fault.garbage) {
+    const body = '{"access_token":"garbage","token_type":"Bea';
+    res.writeHead(200, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'Content-Length': Buffer.byteLength(body),
+    });
+    res.end(body);
+    return true;
+  }
+  if (fault.invalid_grant) {
+    sendJson(res, 400, { error: 'invalid_grant', error_description: 'forced by test' });
+    return true;
+  }
+  if (fault.error_200) {
+    sendJson(res, 200, { error: String(fault.error_200), error_description: 'forced by test' });
+    return true;
+  }
+  if (fault.status !== undefined) {
+    const headers = {};
+    if (fault.retry_after !== undefined) headers['Retry-After'] = String(fault.retry_after);
+    const error = STATUS_ERROR[fault.status] || (fault.status >= 500 ? 'server_error' : 'invalid_request');
+    sendJson(res, fault.status, {
+      error,
+      error_description: `forced by test (status ${fault.status})`,
+    }, headers);
+    return true;
+  }
+  if (fault.status_201) {
+    const orig = res.writeHead;
+    res.writeHead = function writeHead(status, ...rest) {
+      return orig.call(this, status === 200 ? 201 : status, ...rest);
+    };
+  }
+  if (fault.drop_after) {
+    // Let the provider process the request, then drop the connection instead of answering.
+    res.writeHead = function writeHead() { req.socket.destroy(); return this; };
+    res.write = function write() { return true; };
+    res.end = function end() { req.socket.destroy(); return this; };
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Test introspection straight from the provider's store
+
+function decodeJwtPayload(token) {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+async function testIntrospect(provider, token) {
+  if (typeof token !== 'string' || !token) return { active: false, error: 'token missing' };
+  const now = Math.floor(Date.now() / 1000);
+
+  const describe = async (kind, t) => {
+    const grant = t.grantId ? await provider.Grant.find(t.grantId) : undefined;
+    const expired = typeof t.exp === 'number' && t.exp <= now;
+    return {
+      active: !expired && !t.consumed && (!t.grantId || !!grant),
+      kind,
+      format: 'opaque',
+      sub: t.accountId,
+      client_id: t.clientId,
+      scope: t.scope,
+      exp: t.exp,
+      iat: t.iat,
+      consumed: !!t.consumed,
+      expired,
+      grant_active: !!grant,
+      rotations: t.rotations ?? 0,
+      resource: t.resource,
+      aud: t.aud,
+    };
+  };
+
+  const rt = await provider.RefreshToken.find(token, { ignoreExpiration: true });
+  if (rt) return describe('refresh_token', rt);
+  const at = await provider.AccessToken.find(token, { ignoreExpiration: true });
+  if (at) return describe('access_token', at);
+
+  const jwt = decodeJwtPayload(token);
+  if (jwt && jwt.iss === provider.issuer) {
+    // JWT access tokens are not stored by the provider: report their own claims.
+    return {
+      active: typeof jwt.exp === 'number' && jwt.exp > now,
+      kind: 'access_token',
+      format: 'jwt',
+      sub: jwt.sub,
+      client_id: jwt.client_id,
+      scope: jwt.scope,
+      exp: jwt.exp,
+      iat: jwt.iat,
+      aud: jwt.aud,
+      jti: jwt.jti,
+    };
+  }
+  return { active: false };
+}
+
+async function handleTestControl(provider, req, res, url) {
+  try {
+    if (url.pathname === '/__test/counters' && req.method === 'GET') {
+      return sendJson(res, 200, counters);
+    }
+    if (url.pathname === '/__test/reset' && req.method === 'POST') {
+      await readBody(req);
+      counters = freshCounters();
+      faults = [];
+      return sendJson(res, 200, { ok: true });
+    }
+    if (url.pathname === '/__test/faults' && req.method === 'GET') {
+      return sendJson(res, 200, { faults });
+    }
+    if (url.pathname === '/__test/faults' && req.method === 'POST') {
+      const body = JSON.parse((await readBody(req)) || '{}');
+      const list = body.faults;
+      if (!Array.isArray(list)) return sendJson(res, 400, { error: 'faults must be an array' });
+      for (const f of list) {
+        const problem = validateFault(f);
+        if (problem) return sendJson(res, 400, { error: problem, fault: f });
+      }
+      faults.push(...list);
+      return sendJson(res, 200, { ok: true, queued: faults.length });
+    }
+    if (url.pathname === '/__test/introspect' && req.method === 'POST') {
+      const body = JSON.parse((await readBody(req)) || '{}');
+      return sendJson(res, 200, await testIntrospect(provider, body.token));
+    }
+    return sendJson(res, 404, { error: 'unknown test endpoint' });
+  } catch (err) {
+    log('test control error:', err);
+    return sendJson(res, 400, { error: String(err.message || err) });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Server
+
+const server = http.createServer();
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(PORT, '127.0.0.1', resolve);
+});
+const { port } = server.address();
+const issuer = `http://127.0.0.1:${port}`;
+const API_RESOURCE = `${issuer}/api`;
+
+function resourceServerInfo(indicator) {
+  if (indicator === API_RESOURCE) {
+    return {
+      scope: 'api:read api:write',
+      audience: indicator,
+      accessTokenTTL: ACCESS_TOKEN_TTL,
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: 'RS256' } },
+    };
+  }
+  let u;
+  try { u = new URL(indicator); } catch { return undefined; }
+  if (u.protocol === 'https:' && (u.hostname === 'example.test' || u.hostname.endsWith('.example.test'))
+      && !u.hash) {
+    return {
+      scope: 'api:read api:write',
+      audience: indicator,
+      accessTokenTTL: ACCESS_TOKEN_TTL,
+      accessTokenFormat: 'opaque',
+    };
+  }
+  return undefined;
+}
+
+const provider = new Provider(issuer, {
+  clients: CLIENTS,
+  findAccount,
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name', 'preferred_username'],
+  },
+  scopes: ['openid', 'offline_access', 'email', 'profile'],
+  responseTypes: ['code'],
+  conformIdTokenClaims: false,
+  pkce: { required: () => true }, // S256 is the only method oidc-provider 9 supports
+  rotateRefreshToken: true,
+  cookies: { keys: ['authctl-test-idp-cookie-key'] },
+  interactions: {
+    url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+  },
+  features: {
+    devInteractions: { enabled: false },
+    deviceFlow: { enabled: true },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+    registration: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+    clientCredentials: { enabled: false },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (_ctx, _client, oneOf) => oneOf,
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (_ctx, indicator) => {
+        const info = resourceServerInfo(indicator);
+        if (!info) throw new errors.InvalidTarget();
+        return info;
+      },
+    },
+  },
+  ttl: {
+    AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL || ACCESS_TOKEN_TTL,
+    IdToken: ACCESS_TOKEN_TTL,
+    RefreshToken: REFRESH_TOKEN_TTL,
+    AuthorizationCode: 60,
+    DeviceCode: 600,
+    Interaction: 3600,
+    Session: Math.max(REFRESH_TOKEN_TTL, 3600),
+    Grant: Math.max(REFRESH_TOKEN_TTL, 3600),
+  },
+});
+provider.on('server_error', (_ctx, err) => log('server_error:', err));
+provider.on('grant.error', (_ctx, err) => log('grant.error:', err.message, err.error_description || ''));
+
+const providerCallback = provider.callback();
+const TOKEN_PATH = '/token';
+const REVOCATION_PATH = '/token/revocation';
+const INTROSPECTION_PATH = '/token/introspection';
+
+async function handle(req, res) {
+  const url = new URL(req.url, issuer);
+  const path = url.pathname;
+
+  if (path.startsWith('/__test/')) return handleTestControl(provider, req, res, url);
+  if (path === '/interaction' || path.startsWith('/interaction/')) {
+    return handleInteraction(provider, req, res, url);
+  }
+
+  if (req.method === 'POST' && path === REVOCATION_PATH) counters.revocation += 1;
+  if (req.method === 'POST' && path === INTROSPECTION_PATH) counters.introspection += 1;
+
+  if (req.method === 'POST' && path === TOKEN_PATH) {
+    // Buffer the body to learn the grant_type; the provider then reads it from req.body.
+    const raw = await readBody(req, 64 * 1024);
+    req.body = raw;
+    let grantType = '';
+    if (String(req.headers['content-type'] || '').startsWith('application/x-www-form-urlencoded')) {
+      const gt = querystring.parse(raw).grant_type;
+      grantType = Array.isArray(gt) ? gt[0] : (gt || '');
+    }
+    const key = grantType || '(none)';
+    counters.token[key] = (counters.token[key] || 0) + 1;
+
+    const head = faults[0];
+    if (head && (!head.grant_type || head.grant_type === grantType)) {
+      faults.shift();
+      log(`fault for ${key}: ${JSON.stringify(head)}`);
+      if (await applyFault(head, req, res)) return undefined;
+    }
+  }
+  return providerCallback(req, res);
+}
+
+server.on('request', (req, res) => {
+  handle(req, res).catch((err) => {
+    log('request error:', err);
+    if (!res.headersSent) {
+      try { sendJson(res, 500, { error: 'server_error', error_description: String(err.message) }); } catch { /* ignore */ }
+    } else {
+      res.destroy();
+    }
+  });
+});
+server.on('clientError', (err, socket) => {
+  if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+});
+
+function shutdown(sig) {
+  log(`received ${sig}, exiting`);
+  server.close();
+  server.closeAllConnections?.();
+  process.exit(0);
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.stdout.on('error', () => {});
+
+process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
+log(`listening on ${issuer}`);

@@ -1,0 +1,329 @@
+//! Test fixture for the local OpenID provider (`tests/idp/server.mjs`) and the
+//! scripted browser (`tests/browser/headless-browser`).
+//!
+//! Self-contained: only `std` and `serde_json`. The provider's control
+//! endpoints (`/__test/...`) are spoken to with a tiny HTTP/1.1 client over a
+//! `TcpStream` (`Connection: close`).
+//!
+//! Requires `node` on `PATH` (or `$AUTHCTL_TEST_NODE`) and `npm ci` run once in
+//! `tests/idp/`.
+
+// Not every test binary uses every helper.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long [`Idp::start`] waits for the provider's ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Connect/read/write timeout of one control request.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running test OpenID provider; killed when dropped.
+pub struct Idp {
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub issuer: String,
+    pub port: u16,
+    child: Child,
+    log_path: PathBuf,
+}
+
+/// Options for [`Idp::start`]; `Default` gives the provider's defaults
+/// (OS-assigned port, access tokens valid 3600 s).
+#[derive(Debug, Clone, Default)]
+pub struct IdpOptions {
+    /// `IDP_ACCESS_TOKEN_TTL` in seconds.
+    pub access_token_ttl: Option<u64>,
+    /// `IDP_PORT`; `None` lets the OS pick a free port.
+    pub port: Option<u16>,
+}
+
+/// The repository root: the parent of this test crate's manifest directory.
+pub fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.join("..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// `<repo>/tests/browser/headless-browser`, to be used as `$BROWSER`.
+pub fn browser_path() -> PathBuf {
+    repo_root()
+        .join("tests")
+        .join("browser")
+        .join("headless-browser")
+}
+
+fn temp_log_path() -> PathBuf {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "authctl-idp-{}-{}-{}.log",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed),
+        nanos
+    ))
+}
+
+impl Idp {
+    /// Spawns `node <repo>/tests/idp/server.mjs` and waits (at most 20 s) for
+    /// its ready line. Panics with the provider's stderr if it does not come up.
+    pub fn start(opts: IdpOptions) -> Idp {
+        let root = repo_root();
+        let script = root.join("tests").join("idp").join("server.mjs");
+        let modules = root
+            .join("tests")
+            .join("idp")
+            .join("node_modules")
+            .join("oidc-provider");
+        if !modules.is_dir() {
+            panic!(
+                "test IdP dependencies missing: run `npm ci` in {}",
+                root.join("tests").join("idp").display()
+            );
+        }
+        let node = std::env::var_os("AUTHCTL_TEST_NODE").unwrap_or_else(|| "node".into());
+
+        let log_path = temp_log_path();
+        let log_file = File::create(&log_path)
+            .unwrap_or_else(|e| panic!("cannot create IdP log {}: {e}", log_path.display()));
+
+        let mut cmd = Command::new(&node);
+        cmd.arg(&script)
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .env("IDP_PORT", opts.port.unwrap_or(0).to_string());
+        if let Some(ttl) = opts.access_token_ttl {
+            cmd.env("IDP_ACCESS_TOKEN_TTL", ttl.to_string());
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {:?} {}: {e}", node, script.display()));
+
+        // Read the ready line on a thread so that the wait can time out; keep
+        // draining stdout afterwards so the provider never blocks on it.
+        let stdout = child.stdout.take().expect("child stdout is piped");
+        let (tx, rx) = mpsc::channel::<Option<String>>();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(n) if n > 0 => {
+                    let _ = tx.send(Some(line));
+                }
+                _ => {
+                    let _ = tx.send(None);
+                    return;
+                }
+            }
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+        });
+
+        let fail = |child: &mut Child, why: String| -> ! {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            let stderr = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!(
+                "test IdP did not start: {why} (exit status {status:?}); stderr ({}):\n{stderr}",
+                log_path.display()
+            );
+        };
+
+        let line = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(Some(line)) => line,
+            Ok(None) => fail(&mut child, "stdout closed before the ready line".into()),
+            Err(_) => fail(
+                &mut child,
+                format!("no ready line within {READY_TIMEOUT:?}"),
+            ),
+        };
+        let ready: serde_json::Value = match serde_json::from_str(line.trim()) {
+            Ok(v) => v,
+            Err(e) => fail(&mut child, format!("bad ready line {line:?}: {e}")),
+        };
+        let issuer = ready["issuer"].as_str().map(str::to_owned);
+        let port = ready["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+        let (issuer, port) = match (issuer, port) {
+            (Some(i), Some(p)) => (i, p),
+            _ => fail(
+                &mut child,
+                format!("ready line lacks issuer/port: {line:?}"),
+            ),
+        };
+
+        Idp {
+            issuer,
+            port,
+            child,
+            log_path,
+        }
+    }
+
+    /// `issuer + path`, e.g. `idp.url("/.well-known/openid-configuration")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    /// Path of the file that receives the provider's stderr.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The provider's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// `GET /__test/counters`:
+    /// `{"token":{"authorization_code":n,"refresh_token":n,"urn:ietf:params:oauth:grant-type:device_code":n},
+    ///   "revocation":n,"introspection":n}`.
+    pub fn counters(&self) -> serde_json::Value {
+        self.control("GET", "/__test/counters", None)
+    }
+
+    /// Token-endpoint requests seen for `grant_type` (faulted ones included).
+    pub fn token_calls(&self, grant_type: &str) -> u64 {
+        self.counters()["token"][grant_type].as_u64().unwrap_or(0)
+    }
+
+    /// Queues faults for the next token-endpoint requests. Accepts either the
+    /// array (`json!([{"status":500}])`) or the whole body
+    /// (`json!({"faults":[...]})`).
+    pub fn push_faults(&self, faults: serde_json::Value) {
+        let body = if faults.is_array() {
+            serde_json::json!({ "faults": faults })
+        } else {
+            faults
+        };
+        self.control("POST", "/__test/faults", Some(&body));
+    }
+
+    /// Clears queued faults and counters.
+    pub fn reset(&self) {
+        self.control("POST", "/__test/reset", Some(&serde_json::json!({})));
+    }
+
+    /// Looks a token up in the provider's store:
+    /// `{"active":bool,"kind":"refresh_token"|"access_token","consumed":bool,...}`.
+    pub fn introspect(&self, token: &str) -> serde_json::Value {
+        self.control(
+            "POST",
+            "/__test/introspect",
+            Some(&serde_json::json!({ "token": token })),
+        )
+    }
+
+    fn control(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> serde_json::Value {
+        let (status, text) = http_request(self.port, method, path, body).unwrap_or_else(|e| {
+            panic!(
+                "IdP control {method} {path} failed: {e}\nIdP log:\n{}",
+                self.log()
+            )
+        });
+        if status != 200 {
+            panic!("IdP control {method} {path} answered {status}: {text}");
+        }
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("IdP control {method} {path}: bad JSON {text:?}: {e}"))
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("test IdP log kept at {}", self.log_path.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log_path);
+        }
+    }
+}
+
+/// Minimal HTTP/1.1 request to 127.0.0.1:port with `Connection: close`.
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> std::io::Result<(u16, String)> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, CONTROL_TIMEOUT)?;
+    stream.set_read_timeout(Some(CONTROL_TIMEOUT))?;
+    stream.set_write_timeout(Some(CONTROL_TIMEOUT))?;
+
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n"
+    );
+    if body.is_some() || method == "POST" {
+        req.push_str("Content-Type: application/json\r\n");
+        req.push_str(&format!("Content-Length: {}\r\n", payload.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(&payload);
+    stream.write_all(req.as_bytes())?;
+    stream.flush()?;
+
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> std::io::Result<(u16, String)> {
+    let bad = |msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_owned());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("headers not UTF-8"))?;
+    let body = &raw[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or_else(|| bad("empty response"))?;
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let chunked = lines.any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body).ok_or_else(|| bad("bad chunked body"))?
+    } else {
+        body.to_vec()
+    };
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_str = std::str::from_utf8(&data[..eol]).ok()?;
+        let size = usize::from_str_radix(size_str.split(';').next()?.trim(), 16).ok()?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
