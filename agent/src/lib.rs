@@ -181,10 +181,10 @@ async fn watch_signals(state: &AgentState) {
 
 /// Tells systemd we are ready (`Type=notify`), a no-op elsewhere.
 fn notify_ready() {
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
-            tracing::warn!(error = %e, "sd_notify READY=1 failed");
-        }
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready])
+    {
+        tracing::warn!(error = %e, "sd_notify READY=1 failed");
     }
 }
 

@@ -58,13 +58,13 @@ fn plan(state: &AgentState, req: &LoginRequest) -> Result<(String, String), Agen
                 "account name `{name}` must be 1-64 letters, digits, '.', '_' or '-'"
             )));
         }
-        if let Some(existing) = state.accounts.get(&name) {
-            if existing.provider != provider {
-                return Err(AgentError::InvalidArgument(format!(
-                    "account `{name}` already exists at provider `{}`; choose another --account name",
-                    existing.provider
-                )));
-            }
+        if let Some(existing) = state.accounts.get(&name)
+            && existing.provider != provider
+        {
+            return Err(AgentError::InvalidArgument(format!(
+                "account `{name}` already exists at provider `{}`; choose another --account name",
+                existing.provider
+            )));
         }
         return Ok((provider, name));
     }
@@ -354,11 +354,9 @@ async fn store_account(
             .secrets
             .delete(&crate::store::refresh_token_key(name))
             .await?;
-        warnings.push(format!(
-            "the provider issued no refresh token, so this login lasts only as long as its access token; \
+        warnings.push("the provider issued no refresh token, so this login lasts only as long as its access token; \
              ask for offline access (scope `offline_access` for OpenID providers, `access_type=offline` \
-             for Google) in the provider's scopes or auth_params and log in again"
-        ));
+             for Google) in the provider's scopes or auth_params and log in again".to_string());
     }
     let now = now_unix();
     let granted: Vec<String> = set.scope.as_deref().map_or_else(

@@ -51,12 +51,12 @@ pub async fn get_token(state: &AgentState, req: &TokenRequest) -> Result<Served,
     let min_ttl = i64::try_from(req.min_ttl.unwrap_or(state.config().agent.min_ttl_seconds))
         .unwrap_or(i64::MAX);
     let seen = state.cache.get(&key);
-    if !req.force_refresh {
-        if let Some(t) = &seen {
-            let f = freshness(t, min_ttl, now_unix());
-            if f != Freshness::Stale {
-                return Ok(served(&account.name, t.clone(), f, min_ttl));
-            }
+    if !req.force_refresh
+        && let Some(t) = &seen
+    {
+        let f = freshness(t, min_ttl, now_unix());
+        if f != Freshness::Stale {
+            return Ok(served(&account.name, t.clone(), f, min_ttl));
         }
     }
     // One refresh in flight per account: later callers wait here, then find the new token.

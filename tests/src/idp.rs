@@ -9,7 +9,7 @@
 //! `tests/idp/`.
 
 // Not every test binary uses every helper.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::all)]
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -105,11 +105,11 @@ impl SecretStore for FileStore {
             .map
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(previous) = map.remove(key) {
-            if let Err(e) = self.persist(&map) {
-                map.insert(key.to_owned(), previous);
-                return Err(e);
-            }
+        if let Some(previous) = map.remove(key)
+            && let Err(e) = self.persist(&map)
+        {
+            map.insert(key.to_owned(), previous);
+            return Err(e);
         }
         Ok(())
     }

@@ -81,14 +81,14 @@ fn log_file() -> Option<PathBuf> {
 }
 
 async fn start() -> Result<(), CliError> {
-    if let Ok(mut c) = authctl_client::connect_default().await {
-        if let Ok(s) = c.status().await {
-            eprintln!(
-                "the agent is already running (pid {}, socket {})",
-                s.pid, s.socket_path
-            );
-            return Ok(());
-        }
+    if let Ok(mut c) = authctl_client::connect_default().await
+        && let Ok(s) = c.status().await
+    {
+        eprintln!(
+            "the agent is already running (pid {}, socket {})",
+            s.pid, s.socket_path
+        );
+        return Ok(());
     }
     let bin = agent_binary();
     let log = log_file();
@@ -115,15 +115,15 @@ async fn start() -> Result<(), CliError> {
     })?;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Ok(mut c) = authctl_client::connect_default().await {
-            if let Ok(s) = c.status().await {
-                eprintln!("agent started (pid {}, socket {})", s.pid, s.socket_path);
-                if let Some(l) = &log {
-                    eprintln!("log: {}", l.display());
-                }
-                // The agent lives on; reap nothing (it is in its own group and outlives us).
-                return Ok(());
+        if let Ok(mut c) = authctl_client::connect_default().await
+            && let Ok(s) = c.status().await
+        {
+            eprintln!("agent started (pid {}, socket {})", s.pid, s.socket_path);
+            if let Some(l) = &log {
+                eprintln!("log: {}", l.display());
             }
+            // The agent lives on; reap nothing (it is in its own group and outlives us).
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
             let tail = log.as_ref().map(|p| tail(p)).unwrap_or_default();
