@@ -59,7 +59,11 @@ impl From<ClientError> for CliError {
                 Self::new(exit::NOT_RUNNING, e.to_string())
                     .with_hint("start it with `authctl agent start`")
             }
-            ClientError::Transport { .. } => Self::new(exit::PERMISSION, e.to_string()).with_hint(
+            ClientError::Transport { .. } | ClientError::PermissionDenied { .. } => Self::new(
+                exit::PERMISSION,
+                e.to_string(),
+            )
+            .with_hint(
                 "the agent admits only its own user; run authctl as the user who started the agent",
             ),
             ClientError::Rpc(s) => {

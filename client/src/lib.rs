@@ -30,6 +30,11 @@ pub enum ClientError {
     /// Nothing listens on the socket.
     #[error("the agent is not running (no answer on {path}): {reason}")]
     NotRunning { path: PathBuf, reason: String },
+    /// The socket exists but this user may not use it (it belongs to another user).
+    #[error(
+        "permission denied on the agent's socket {path}: {reason}; the agent admits only its own user"
+    )]
+    PermissionDenied { path: PathBuf, reason: String },
     /// The agent closed the connection (for example, because it runs as another user).
     #[error("the agent at {path} closed the connection: {reason}")]
     Transport { path: PathBuf, reason: String },
@@ -126,15 +131,44 @@ pub async fn connect(path: &Path) -> Result<Client, ClientError> {
         path: path.to_owned(),
         reason,
     };
-    if !path.exists() {
-        return Err(not_running("the socket does not exist".into()));
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(ClientError::PermissionDenied {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+        Err(_) => return Err(not_running("the socket does not exist".into())),
     }
     let uri = format!("unix://{}", path.display());
     let endpoint = Endpoint::from_shared(uri).map_err(|e| not_running(e.to_string()))?;
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| not_running(source_chain(&e)))?;
+    let channel = endpoint.connect().await.map_err(|e| {
+        let reason = source_chain(&e);
+        if reason.contains("Permission denied") || reason.contains("os error 13") {
+            ClientError::PermissionDenied {
+                path: path.to_owned(),
+                reason,
+            }
+        } else if [
+            "Broken pipe",
+            "reset by peer",
+            "connection closed",
+            "os error 32",
+            "os error 104",
+        ]
+        .iter()
+        .any(|m| reason.contains(m))
+        {
+            // Something accepted the connection, then hung up: an agent refusing our uid.
+            ClientError::Transport {
+                path: path.to_owned(),
+                reason,
+            }
+        } else {
+            not_running(reason)
+        }
+    })?;
     Ok(Client {
         inner: AgentClient::new(channel),
         path: path.to_owned(),
@@ -169,12 +203,13 @@ impl Client {
     }
 
     fn map(&self, s: Status) -> ClientError {
-        // tonic reports a dropped connection as UNKNOWN/UNAVAILABLE with a transport message.
+        // A status the agent sent carries its response headers; one tonic made up locally for a
+        // dropped connection has none.
         let transport = s.metadata().is_empty()
-            && matches!(s.code(), Code::Unknown | Code::Unavailable)
-            && (s.message().contains("transport error")
-                || s.message().contains("connection")
-                || s.message().contains("broken pipe"));
+            && matches!(
+                s.code(),
+                Code::Unknown | Code::Unavailable | Code::Cancelled
+            );
         if transport {
             ClientError::Transport {
                 path: self.path.clone(),

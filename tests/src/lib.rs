@@ -162,7 +162,7 @@ impl TestEnv {
             .env("XDG_RUNTIME_DIR", self.path("run"))
             .env("BROWSER", browser_path())
             .env("HEADLESS_BROWSER_LOG", self.path("browser.log"))
-            .env("AUTHCTL_LOG", "debug")
+            .env("AUTHCTL_LOG", "info,authctl_agent=debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         for (k, v) in &self.vars {
@@ -293,4 +293,149 @@ impl Drop for AgentProcess {
 #[must_use]
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A minimal HTTP/1.1 request to a loopback URL: `(status, body)`, or the I/O error (e.g.
+/// connection refused once a listener has closed).
+///
+/// # Errors
+/// Connection or I/O failure.
+pub fn http(method: &str, url: &str, host_header: Option<&str>) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let addr = authority.replace("localhost", "127.0.0.1");
+    let mut s = std::net::TcpStream::connect(addr.as_str())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let host = host_header.unwrap_or(authority);
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A running `authctl login … --no-browser` whose authorization URL has been read.
+pub struct PendingLogin {
+    pub child: Child,
+    pub url: String,
+    pub redirect_uri: String,
+    pub state: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl TestEnv {
+    /// Starts `authctl login ARGS --no-browser` and waits for the URL it prints.
+    #[must_use]
+    pub fn start_login(&self, args: &[&str]) -> PendingLogin {
+        use std::io::BufRead;
+        let mut child = self
+            .command(&bin("authctl"))
+            .arg("login")
+            .args(args)
+            .arg("--no-browser")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn login");
+        let stderr = child.stderr.take().expect("stderr");
+        let collected = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = std::sync::Arc::clone(&collected);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.trim_start().starts_with("http") {
+                    let _ = tx.send(line.trim().to_owned());
+                }
+                sink.lock().expect("lock").push_str(&(line + "\n"));
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no authorization URL printed; stderr:\n{}",
+                    collected.lock().expect("lock")
+                )
+            });
+        let q: std::collections::HashMap<String, String> = url
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), percent_decode(v)))
+            .collect();
+        PendingLogin {
+            child,
+            redirect_uri: q.get("redirect_uri").cloned().expect("redirect_uri"),
+            state: q.get("state").cloned().expect("state"),
+            url,
+            stderr: collected,
+        }
+    }
+
+    /// Runs the scripted browser on `url` (as `$BROWSER` would) and returns its exit code.
+    #[must_use]
+    pub fn browse(&self, url: &str) -> i32 {
+        self.command(&browser_path())
+            .arg(url)
+            .output()
+            .expect("browser")
+            .status
+            .code()
+            .unwrap_or(-1)
+    }
+}
+
+impl PendingLogin {
+    /// Waits for the login command to end.
+    pub fn finish(mut self) -> Run {
+        let status = self.child.wait().expect("wait login");
+        let mut stdout = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            use std::io::Read;
+            let _ = o.read_to_string(&mut stdout);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr: self.stderr.lock().expect("lock").clone(),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

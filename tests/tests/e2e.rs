@@ -198,3 +198,427 @@ fn keyring_store_login_restart_token_logout() {
     assert_eq!(status["secret_store"]["backend"], "keyring");
     env.authctl(&["agent", "stop"]).ok();
 }
+
+#[test]
+fn forged_callback_gets_an_error_page_and_the_login_keeps_waiting() {
+    let (env, idp) = setup();
+    let login = env.start_login(&["corp"]);
+    let cb = &login.redirect_uri;
+    assert!(
+        cb.starts_with("http://127.0.0.1:") && cb.ends_with("/callback"),
+        "{cb}"
+    );
+
+    // A forged callback (wrong state), a wrong path, a wrong method, a wrong Host: error pages.
+    let (status, body) =
+        authctl_tests::http("GET", &format!("{cb}?code=forged&state=forged"), None).unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("wrong state"), "{body}");
+    assert!(!body.contains("forged"), "the page never echoes the code");
+    let base = cb.trim_end_matches("/callback");
+    assert_eq!(
+        authctl_tests::http("GET", &format!("{base}/other?state={}", login.state), None)
+            .unwrap()
+            .0,
+        404
+    );
+    assert_eq!(authctl_tests::http("POST", cb, None).unwrap().0, 405);
+    assert_eq!(
+        authctl_tests::http(
+            "GET",
+            &format!("{cb}?code=x&state={}", login.state),
+            Some("evil.example:80")
+        )
+        .unwrap()
+        .0,
+        400
+    );
+
+    // The real login still completes.
+    assert_eq!(
+        env.browse(&login.url),
+        0,
+        "browser log:\n{}",
+        env.browser_log()
+    );
+    let url = login.url.clone();
+    let state = login.state.clone();
+    let cb = login.redirect_uri.clone();
+    let run = login.finish();
+    run.ok();
+    assert!(run.stdout.contains("account corp"), "{run:?}");
+    let _ = url;
+
+    // Replaying the callback finds the listener closed.
+    assert!(
+        authctl_tests::http("GET", &format!("{cb}?code=replayed&state={state}"), None).is_err()
+    );
+    assert_eq!(idp.token_calls("authorization_code"), 1);
+    env.authctl(&["token", "corp"]).ok();
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn provider_error_on_the_callback_ends_the_login_with_its_message() {
+    let (mut env, _idp) = setup();
+    env.set("HEADLESS_BROWSER_ACTION", "deny");
+    let run = env.authctl(&["login", "corp"]);
+    run.expect_code(7);
+    assert!(run.stderr.contains("access_denied"), "{}", run.stderr);
+    env.authctl(&["token", "corp"]).expect_code(4);
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn abandoned_login_times_out_with_a_clear_message() {
+    let (env, _idp) = setup();
+    let run = env.authctl(&["login", "corp", "--no-browser", "--timeout", "1"]);
+    run.expect_code(7);
+    assert!(
+        run.stderr.contains("not completed within 1 seconds"),
+        "{}",
+        run.stderr
+    );
+    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    assert_eq!(status["accounts"].as_array().unwrap().len(), 0);
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn unknown_provider_and_account_are_not_found() {
+    let (env, _idp) = setup();
+    let run = env.authctl(&["login", "nope"]);
+    run.expect_code(5);
+    assert!(
+        run.stderr.contains("no provider named `nope`"),
+        "{}",
+        run.stderr
+    );
+    let run = env.authctl(&["token", "nope"]);
+    run.expect_code(5);
+    assert!(
+        run.stderr.contains("no account named `nope`"),
+        "{}",
+        run.stderr
+    );
+    // A provider with no account yet: login required, naming the command.
+    let run = env.authctl(&["token", "corp"]);
+    run.expect_code(4);
+    assert!(run.stderr.contains("authctl login corp"), "{}", run.stderr);
+    env.authctl(&["logout", "nope"]).expect_code(5);
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn an_issuer_whose_discovery_fails_gives_a_clear_error() {
+    let (env, _idp) = setup();
+    // A loopback port with nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    env.authctl(&[
+        "provider",
+        "add",
+        "dead",
+        "--issuer",
+        &issuer,
+        "--client-id",
+        "x",
+    ])
+    .ok();
+    let run = env.authctl(&["login", "dead"]);
+    run.expect_code(6);
+    assert!(
+        run.stderr.contains("discovery for issuer") && run.stderr.contains(&issuer),
+        "{}",
+        run.stderr
+    );
+    // A server that answers, but is no OpenID provider.
+    let idp2 = Idp::start(IdpOptions::default());
+    env.authctl(&[
+        "provider",
+        "add",
+        "wrong",
+        "--issuer",
+        &format!("{}/nothing", idp2.issuer),
+        "--client-id",
+        "x",
+    ])
+    .ok();
+    let run = env.authctl(&["login", "wrong"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("discovery for issuer"),
+        "{}",
+        run.stderr
+    );
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn bad_configs_are_refused_naming_file_line_and_key() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.config_file().parent().unwrap()).unwrap();
+    let cases = [
+        ("[providers.corp\nissuer = 1\n", "line 1"),
+        (
+            "[providers.corp]\nissuer = \"https://a.example\"\nclient_id = \"x\"\nscope = [\"a\"]\n",
+            "line 4",
+        ),
+        (
+            "[providers.corp]\nclient_id = \"x\"\nissuer = \"http://idp.example.com\"\n",
+            "providers.corp.issuer",
+        ),
+        ("[agent]\nstore = \"vault\"\n", "store"),
+    ];
+    let path = env.config_file().display().to_string();
+    for (text, expect) in cases {
+        std::fs::write(env.config_file(), text).unwrap();
+        let run = env.authctl(&["agent", "start"]);
+        assert_ne!(run.code, 0, "{text}");
+        assert!(
+            run.stderr.contains(&path) && run.stderr.contains(expect),
+            "{text}: {}",
+            run.stderr
+        );
+    }
+    // A running agent keeps its configuration when a reload finds a broken file.
+    std::fs::write(
+        env.config_file(),
+        "[providers.corp]\nclient_id = \"x\"\nissuer = \"https://a.example\"\n",
+    )
+    .unwrap();
+    env.authctl(&["agent", "start"]).ok();
+    std::fs::write(env.config_file(), "[providers.corp]\nclient_id = \n").unwrap();
+    let run = env.authctl(&["agent", "reload"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&path) && run.stderr.contains("line 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        env.authctl(&["provider", "list"])
+            .ok()
+            .stdout
+            .contains("corp")
+    );
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn provider_add_list_remove_and_client_secret_stays_out_of_the_config() {
+    let (env, idp) = setup();
+    let run = env.authctl_stdin(
+        &[
+            "provider",
+            "add",
+            "conf",
+            "--issuer",
+            &idp.issuer,
+            "--client-id",
+            "authctl-basic",
+            "--scope",
+            "openid",
+            "--scope",
+            "offline_access",
+            "--client-secret-stdin",
+        ],
+        "basic-secret\n",
+    );
+    run.ok();
+    let config = read(&env.config_file());
+    assert!(
+        config.contains("[providers.conf]") && !config.contains("basic-secret"),
+        "{config}"
+    );
+    let list = env
+        .authctl(&["provider", "list", "--json"])
+        .ok()
+        .stdout
+        .clone();
+    let list = json(&list);
+    let conf = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "conf")
+        .unwrap();
+    assert_eq!(conf["has_client_secret"], true);
+    // A confidential client (client_secret_basic) logs in with the stored secret.
+    env.authctl(&["login", "conf"]).ok();
+    env.authctl(&["token", "conf", "--refresh"]).ok();
+    assert_eq!(idp.token_calls("refresh_token"), 1);
+    // Adding twice is refused; removing a provider with accounts is refused.
+    env.authctl(&[
+        "provider",
+        "add",
+        "conf",
+        "--issuer",
+        &idp.issuer,
+        "--client-id",
+        "x",
+    ])
+    .expect_code(2);
+    env.authctl(&["provider", "remove", "conf"]).expect_code(2);
+    env.authctl(&["logout", "conf"]).ok();
+    env.authctl(&["provider", "remove", "conf"]).ok();
+    assert!(!read(&env.config_file()).contains("[providers.conf]"));
+    env.authctl(&["provider", "remove", "conf"]).expect_code(5);
+    // A hand edit plus `agent reload`.
+    let mut text = read(&env.config_file());
+    text.push_str(&format!(
+        "\n[providers.hand]\nissuer = \"{}\"\nclient_id = \"authctl-native\"\n",
+        idp.issuer
+    ));
+    std::fs::write(env.config_file(), text).unwrap();
+    env.authctl(&["agent", "reload"]).ok();
+    assert!(
+        env.authctl(&["provider", "list"])
+            .ok()
+            .stdout
+            .contains("hand")
+    );
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn socket_lifecycle_stale_socket_second_agent_and_sigterm() {
+    let env = TestEnv::new();
+    // A stale socket left by a crashed agent is replaced.
+    std::fs::create_dir_all(env.socket().parent().unwrap()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        env.socket().parent().unwrap(),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    drop(std::os::unix::net::UnixListener::bind(env.socket()).unwrap());
+    assert!(env.socket().exists());
+    let mut agent = env.spawn_agent();
+
+    // A second agent on the same store exits at once, naming the running one.
+    let second = env
+        .command(&authctl_tests::bin("authctl-agent"))
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains(&format!("pid {}", agent.child.id())), "{err}");
+
+    // SIGTERM drains and removes the socket.
+    let status = agent.signal_and_wait("TERM");
+    assert!(status.success(), "{status:?}\n{}", agent.log());
+    assert!(!env.socket().exists());
+
+    // A directory others can write is refused.
+    std::fs::set_permissions(
+        env.socket().parent().unwrap(),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    let out = env
+        .command(&authctl_tests::bin("authctl-agent"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chmod 700"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_client_of_another_uid_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let idp = Idp::start(IdpOptions::default());
+    let env = TestEnv::new();
+    env.authctl(&["agent", "start"]).ok();
+    env.add_provider("corp", &idp);
+    env.authctl(&["login", "corp"]).ok();
+    // Let uid 65534 reach the socket path at all: only the socket's own mode and the peer check
+    // stand in its way now.
+    std::fs::set_permissions(env.root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let authctl = authctl_tests::bin("authctl");
+    let as_nobody = |args: &[&str]| {
+        let mut c = env.command(std::path::Path::new("setpriv"));
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&authctl)
+            .args(args);
+        authctl_tests::Run::from(c.output().unwrap())
+    };
+    let run = as_nobody(&["token", "corp"]);
+    run.expect_code(8);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr.contains("permission denied") || run.stderr.contains("its own user"),
+        "{}",
+        run.stderr
+    );
+
+    // Even with the socket opened up, the peer-uid check refuses the connection before any request.
+    for dir in [
+        env.path("run"),
+        env.socket().parent().unwrap().to_path_buf(),
+    ] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(env.socket(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = as_nobody(&["token", "corp"]);
+    run.expect_code(8);
+    assert!(
+        run.stdout.is_empty(),
+        "no token for another user: {}",
+        run.stdout
+    );
+    assert!(
+        env.agent_log()
+            .contains("refused a connection from another user"),
+        "{}",
+        env.agent_log()
+    );
+    for dir in [
+        env.path("run"),
+        env.socket().parent().unwrap().to_path_buf(),
+    ] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn health_and_reflection_are_served() {
+    let env = TestEnv::new();
+    env.authctl(&["agent", "start"]).ok();
+    let socket = env.socket();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ch = tonic::transport::Endpoint::from_shared(format!("unix://{}", socket.display()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "authctl.agent.v1.Agent".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+        let mut client = authctl_client::from_channel(ch);
+        assert!(client.list_accounts().await.unwrap().is_empty());
+    });
+    env.authctl(&["agent", "stop"]).ok();
+}
