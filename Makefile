@@ -16,7 +16,7 @@ tests/idp/node_modules/.package-lock.json: tests/idp/package-lock.json
 
 ## Every test: unit, end to end (file store), and the real Secret Service keyring.
 test: tests/idp/node_modules/.package-lock.json
-	$(CARGO) build --locked --workspace
+	$(CARGO) build --locked --workspace --all-targets
 	$(CARGO) test --locked --workspace
 	dbus-run-session -- tests/keyring/with-keyring \
 		$(CARGO) test --locked -p authctl-tests --test e2e -- --ignored keyring

@@ -2,6 +2,7 @@
 //! read lock and clone one entry; nothing here touches the network or the disk.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use secrecy::SecretString;
@@ -101,12 +102,19 @@ pub fn freshness(token: &CachedToken, min_ttl: i64, now: i64) -> Freshness {
     }
 }
 
+/// A cache entry: the token and when a caller last asked for its key (Unix seconds), which tells
+/// the refresh supervisor which keys are hot.
+struct Slot {
+    token: CachedToken,
+    last_used: Arc<AtomicI64>,
+}
+
 /// The cache, plus the per-account locks that keep one refresh in flight.
 #[derive(Default)]
 pub struct TokenCache {
-    tokens: RwLock<HashMap<TokenKey, CachedToken>>,
+    tokens: RwLock<HashMap<TokenKey, Slot>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    generation: std::sync::atomic::AtomicU64,
+    generation: AtomicU64,
 }
 
 impl TokenCache {
@@ -117,20 +125,48 @@ impl TokenCache {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
-            .cloned()
+            .map(|s| s.token.clone())
     }
 
-    /// Stores a token, stamping a new generation.
-    pub fn put(&self, key: TokenKey, mut token: CachedToken) -> CachedToken {
-        token.generation = self
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        self.tokens
-            .write()
+    /// Records that a caller asked for `key` at `now` (a relaxed store under the read lock).
+    pub fn touch(&self, key: &TokenKey, now: i64) {
+        if let Some(s) = self
+            .tokens
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, token.clone());
+            .get(key)
+        {
+            s.last_used.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Stores a token, stamping a new generation; the key's use history is kept.
+    pub fn put(&self, key: TokenKey, mut token: CachedToken) -> CachedToken {
+        token.generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut map = self.tokens.write().unwrap_or_else(PoisonError::into_inner);
+        let last_used = map
+            .get(&key)
+            .map_or_else(|| Arc::new(AtomicI64::new(0)), |s| Arc::clone(&s.last_used));
+        map.insert(
+            key,
+            Slot {
+                token: token.clone(),
+                last_used,
+            },
+        );
         token
+    }
+
+    /// The keys of `account` used at or after `since`, with their tokens.
+    #[must_use]
+    pub fn hot_keys(&self, account: &str, since: i64) -> Vec<(TokenKey, CachedToken)> {
+        self.tokens
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(k, s)| k.account == account && s.last_used.load(Ordering::Relaxed) >= since)
+            .map(|(k, s)| (k.clone(), s.token.clone()))
+            .collect()
     }
 
     /// Drops every token of `account`.
@@ -149,7 +185,7 @@ impl TokenCache {
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .filter(|(k, _)| k.account == account && k.scopes.is_empty() && k.resource.is_empty())
-            .filter_map(|(_, t)| t.expires_at)
+            .filter_map(|(_, s)| s.token.expires_at)
             .min()
     }
 

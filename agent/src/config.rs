@@ -41,6 +41,9 @@ pub struct AgentSettings {
     pub http_timeout_seconds: u64,
     /// How long a loopback login waits for the user, unless the provider says otherwise.
     pub login_timeout_seconds: u64,
+    /// Tokens are refreshed ahead of expiry while some client asked for them within this period;
+    /// idle accounts are refreshed again on demand.
+    pub refresh_idle_seconds: u64,
 }
 
 impl Default for AgentSettings {
@@ -50,6 +53,7 @@ impl Default for AgentSettings {
             min_ttl_seconds: 60,
             http_timeout_seconds: 30,
             login_timeout_seconds: 300,
+            refresh_idle_seconds: 3600,
         }
     }
 }

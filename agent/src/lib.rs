@@ -12,6 +12,7 @@
 //! ```
 
 pub mod accounts;
+pub mod backoff;
 pub mod cache;
 pub mod config;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod rpc;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod supervisor;
 
 use std::io::Write as _;
 use std::time::Duration;

@@ -397,6 +397,10 @@ async fn store_account(
             generation: 0,
         },
     );
+    state.clear_failure(name);
+    state.emit(name, authctl_proto::v1::WatchEventKind::LoggedIn, |e| {
+        e.scopes = record.scopes.clone();
+    });
     tracing::info!(%provider, account = %name, refresh_token = has_rt, "login completed");
     Ok(LoginOutcome {
         account: record,

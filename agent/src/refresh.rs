@@ -6,8 +6,11 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::cache::{CachedToken, Freshness, TokenKey, freshness};
 use crate::error::AgentError;
 use crate::oauth::token::{self, TokenError, TokenSet};
-use crate::state::{AgentState, now_unix};
+use crate::state::{AgentHandle, AgentState, now_unix};
 use crate::store;
+use crate::supervisor;
+use authctl_proto::v1::WatchEventKind;
+use std::time::Duration;
 
 /// What a caller asked for.
 #[derive(Debug, Clone, Default)]
@@ -45,54 +48,137 @@ fn served(account: &str, token: CachedToken, fresh: Freshness, min_ttl: i64) -> 
 ///
 /// # Errors
 /// Unknown account, login required, provider unavailable or refusing.
-pub async fn get_token(state: &AgentState, req: &TokenRequest) -> Result<Served, AgentError> {
+pub async fn get_token(state: &AgentHandle, req: &TokenRequest) -> Result<Served, AgentError> {
     let account = state.resolve_account(&req.account)?;
     let key = TokenKey::new(&account.name, &req.scopes, &req.resource);
     let min_ttl = i64::try_from(req.min_ttl.unwrap_or(state.config().agent.min_ttl_seconds))
         .unwrap_or(i64::MAX);
+    let now = now_unix();
     let seen = state.cache.get(&key);
     if !req.force_refresh
         && let Some(t) = &seen
     {
-        let f = freshness(t, min_ttl, now_unix());
+        let f = freshness(t, min_ttl, now);
         if f != Freshness::Stale {
+            state.cache.touch(&key, now);
+            supervisor::ensure(state, &account.name);
             return Ok(served(&account.name, t.clone(), f, min_ttl));
         }
     }
-    // One refresh in flight per account: later callers wait here, then find the new token.
+    // One refresh in flight per account: later callers wait here, then find the new token. The
+    // lock is per account, not per key, because every key of an account refreshes with the same
+    // (rotating) refresh token.
     let lock = state.cache.refresh_lock(&account.name);
     let _guard = lock.lock().await;
-    if let Some(t) = state.cache.get(&key) {
+    let cached = state.cache.get(&key);
+    if let Some(t) = &cached {
         let newer = seen.as_ref().is_none_or(|s| t.generation > s.generation);
-        let f = freshness(&t, min_ttl, now_unix());
+        let f = freshness(t, min_ttl, now_unix());
         if (req.force_refresh && newer) || (!req.force_refresh && f != Freshness::Stale) {
-            return Ok(served(&account.name, t, f, min_ttl));
+            state.cache.touch(&key, now_unix());
+            return Ok(served(&account.name, t.clone(), f, min_ttl));
         }
     }
-    match refresh(state, &account.name, &key).await {
-        Ok(t) => {
-            let f = freshness(&t, min_ttl, now_unix());
-            Ok(served(&account.name, t, f, min_ttl))
-        }
-        Err(AgentError::ProviderUnavailable { provider, source }) => {
-            // A transient failure: keep serving a token that is still valid at all.
-            match state
-                .cache
-                .get(&key)
-                .filter(|t| t.remaining(now_unix()) > 0)
-            {
-                Some(t) if !req.force_refresh => {
-                    tracing::warn!(account = %account.name, error = %source, "refresh failed; serving the cached token");
-                    Ok(Served {
-                        account: account.name,
-                        token: t,
-                        note: Some(format!(
-                            "refresh failed ({source}); serving the cached token"
-                        )),
-                    })
-                }
-                _ => Err(AgentError::ProviderUnavailable { provider, source }),
+    let still_valid = cached.filter(|t| t.remaining(now_unix()) > 0);
+    // While the provider is failing, do not hammer it: serve what is still valid, else fail fast.
+    if let Some((left, last)) = state.backoff_state(&account.name) {
+        return serve_stale_or_fail(
+            &account.name,
+            &account.provider,
+            still_valid,
+            last,
+            Some(left),
+        );
+    }
+    let mut attempts =
+        crate::backoff::Backoff::new(Duration::from_millis(250), Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    loop {
+        match refresh(state, &account.name, &key).await {
+            Ok(t) => {
+                state.cache.touch(&key, now_unix());
+                supervisor::ensure(state, &account.name);
+                let f = freshness(&t, min_ttl, now_unix());
+                return Ok(served(&account.name, t, f, min_ttl));
             }
+            Err(AgentError::ProviderUnavailable { provider, source }) => {
+                // A caller holding a still-valid token gets it at once; one with nothing to serve
+                // is retried a little in the foreground (the supervisor keeps retrying after).
+                let retry = still_valid.is_none()
+                    && attempts.attempts() < 2
+                    && started.elapsed() < Duration::from_secs(10);
+                if !retry || req.force_refresh {
+                    state.record_failure(&account.name, &source);
+                    supervisor::ensure(state, &account.name);
+                    return serve_stale_or_fail(
+                        &account.name,
+                        &provider,
+                        still_valid.filter(|_| !req.force_refresh),
+                        source,
+                        None,
+                    );
+                }
+                let wait = attempts.next_delay(source.retry_after(), rand::random::<f64>());
+                tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn serve_stale_or_fail(
+    account: &str,
+    provider: &str,
+    still_valid: Option<CachedToken>,
+    source: TokenError,
+    backing_off: Option<Duration>,
+) -> Result<Served, AgentError> {
+    match still_valid {
+        Some(t) => {
+            tracing::warn!(%account, error = %source, "refresh failing; serving the cached token");
+            Ok(Served {
+                account: account.to_owned(),
+                token: t,
+                note: Some(format!(
+                    "the provider is failing ({source}); serving the cached token, which is still valid"
+                )),
+            })
+        }
+        None => {
+            let _ = backing_off;
+            Err(AgentError::ProviderUnavailable {
+                provider: provider.to_owned(),
+                source,
+            })
+        }
+    }
+}
+
+/// A background refresh of `key` by the supervisor, unless a caller refreshed it since
+/// `generation`.
+///
+/// # Errors
+/// As the refresh.
+pub async fn refresh_background(
+    state: &AgentHandle,
+    account: &str,
+    key: &TokenKey,
+    generation: u64,
+) -> Result<(), AgentError> {
+    let lock = state.cache.refresh_lock(account);
+    let _guard = lock.lock().await;
+    if state
+        .cache
+        .get(key)
+        .is_some_and(|t| t.generation != generation)
+    {
+        return Ok(());
+    }
+    match refresh(state, account, key).await {
+        Ok(_) => Ok(()),
+        Err(AgentError::ProviderUnavailable { provider, source }) => {
+            state.record_failure(account, &source);
+            Err(AgentError::ProviderUnavailable { provider, source })
         }
         Err(e) => Err(e),
     }
@@ -222,7 +308,14 @@ async fn accept(state: &AgentState, account: &str, key: &TokenKey, set: TokenSet
         a.last_refresh_at = now;
         a.last_error.clear();
     });
-    state.cache.put(key.clone(), token)
+    state.clear_failure(account);
+    let token = state.cache.put(key.clone(), token);
+    state.emit(account, WatchEventKind::Refreshed, |e| {
+        e.expires_at = token.expires_at.unwrap_or(0);
+        e.scopes.clone_from(&token.scopes);
+        e.resource.clone_from(&key.resource);
+    });
+    token
 }
 
 /// Writes a (rotated) refresh token durably, retrying briefly; if the store keeps failing the
@@ -278,6 +371,10 @@ async fn mark_login_required(state: &AgentState, account: &str, e: &TokenError) 
         tracing::warn!(%account, error = %se, "could not delete the rejected refresh token");
     }
     let msg = e.to_string();
+    state.clear_failure(account);
+    state.emit(account, WatchEventKind::LoginRequired, |ev| {
+        ev.message.clone_from(&msg)
+    });
     if let Err(ae) = state
         .accounts
         .update(|m| {

@@ -6,7 +6,7 @@ use authctl_proto::v1 as pb;
 use authctl_proto::v1::agent_server::Agent;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::accounts::AccountRecord;
@@ -232,6 +232,8 @@ impl Agent for AgentService {
             .update(|m| m.remove(&name))
             .await
             .map_err(AgentError::from)?;
+        self.state.clear_failure(&name);
+        self.state.emit(&name, pb::WatchEventKind::Removed, |_| {});
         tracing::info!(account = %name, revoked, "logged out");
         Ok(Response::new(pb::LogoutResponse {
             account: name,
@@ -399,6 +401,30 @@ impl Agent for AgentService {
             started_at: s.started_at,
             accounts: s.accounts.all().iter().map(|a| account_pb(s, a)).collect(),
         }))
+    }
+
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        request: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let filter = request.into_inner().account;
+        if !filter.is_empty() && self.state.accounts.get(&filter).is_none() {
+            return Err(AgentError::NoSuchAccount(filter).into());
+        }
+        let rx = self.state.events.subscribe();
+        let stream =
+            tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |ev| match ev {
+                Ok(ev) if filter.is_empty() || ev.account == filter => Some(Ok(ev)),
+                Ok(_) => None,
+                // A slow watcher that fell behind is told so, and keeps receiving.
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "a Watch client fell behind");
+                    None
+                }
+            });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn shutdown(

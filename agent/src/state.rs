@@ -11,9 +11,10 @@ use crate::cache::TokenCache;
 use crate::config::{ClientAuthMethod, Config, ProviderConfig};
 use crate::error::AgentError;
 use crate::oauth::discovery::{self, Endpoints};
-use crate::oauth::token::ClientAuth;
+use crate::oauth::token::{ClientAuth, TokenError};
 use crate::paths::Paths;
 use crate::store::{self, Secrets};
+use authctl_proto::v1::{WatchEvent, WatchEventKind};
 
 /// Everything the agent owns.
 pub struct AgentState {
@@ -29,6 +30,17 @@ pub struct AgentState {
     pub unsaved: Mutex<HashMap<String, SecretString>>,
     pub started_at: i64,
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub supervisors: crate::supervisor::Supervisors,
+    /// Account events for the `Watch` RPC.
+    pub events: tokio::sync::broadcast::Sender<authctl_proto::v1::WatchEvent>,
+    /// Per-account transient-failure state: the backoff and when the next attempt may go out.
+    failures: Mutex<HashMap<String, Failure>>,
+}
+
+struct Failure {
+    backoff: crate::backoff::Backoff,
+    retry_at: std::time::Instant,
+    last: TokenError,
 }
 
 /// A handle to the state.
@@ -59,7 +71,60 @@ impl AgentState {
             unsaved: Mutex::new(HashMap::new()),
             started_at: now_unix(),
             shutdown: tokio::sync::watch::channel(false).0,
+            supervisors: crate::supervisor::Supervisors::default(),
+            events: tokio::sync::broadcast::channel(1024).0,
+            failures: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Publishes an account event to `Watch` subscribers (none listening is fine).
+    pub fn emit(&self, account: &str, kind: WatchEventKind, f: impl FnOnce(&mut WatchEvent)) {
+        let mut ev = WatchEvent {
+            account: account.to_owned(),
+            kind: kind.into(),
+            ..WatchEvent::default()
+        };
+        f(&mut ev);
+        let _ = self.events.send(ev);
+    }
+
+    /// Records a transient failure of `account`'s refresh; returns how long to wait.
+    pub fn record_failure(&self, account: &str, e: &TokenError) -> Duration {
+        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let f = map.entry(account.to_owned()).or_insert_with(|| Failure {
+            backoff: crate::backoff::Backoff::default(),
+            retry_at: std::time::Instant::now(),
+            last: e.clone(),
+        });
+        let wait = f.backoff.next_delay(e.retry_after(), rand::random::<f64>());
+        f.retry_at = std::time::Instant::now() + wait;
+        f.last = e.clone();
+        wait
+    }
+
+    /// Clears `account`'s failure state after a success.
+    pub fn clear_failure(&self, account: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(account);
+    }
+
+    /// While `account` backs off: the time left and the error that caused it.
+    #[must_use]
+    pub fn backoff_state(&self, account: &str) -> Option<(Duration, TokenError)> {
+        let map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let f = map.get(account)?;
+        let left = f
+            .retry_at
+            .checked_duration_since(std::time::Instant::now())?;
+        Some((left, f.last.clone()))
+    }
+
+    /// While `account` backs off: the time left.
+    #[must_use]
+    pub fn backoff_remaining(&self, account: &str) -> Option<Duration> {
+        self.backoff_state(account).map(|(d, _)| d)
     }
 
     /// The current configuration.

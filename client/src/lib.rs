@@ -203,9 +203,9 @@ impl Client {
     }
 
     fn map(&self, s: Status) -> ClientError {
-        // A status the agent sent carries its response headers; one tonic made up locally for a
-        // dropped connection has none.
-        let transport = s.metadata().is_empty()
+        // A status tonic made up locally for a dropped connection carries the transport error as
+        // its source; a status the agent sent has none.
+        let transport = std::error::Error::source(&s).is_some()
             && matches!(
                 s.code(),
                 Code::Unknown | Code::Unavailable | Code::Cancelled

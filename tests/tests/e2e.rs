@@ -1,6 +1,8 @@
 //! End-to-end: the real `authctl` and `authctl-agent` against a real OpenID provider
 //! (`oidc-provider`), through real loopback logins completed by a scripted browser.
 
+use std::time::Duration;
+
 use authctl_tests::{Idp, IdpOptions, TestEnv, read};
 
 fn json(s: &str) -> serde_json::Value {
@@ -620,5 +622,92 @@ fn health_and_reflection_are_served() {
         let mut client = authctl_client::from_channel(ch);
         assert!(client.list_accounts().await.unwrap().is_empty());
     });
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn a_login_without_offline_access_says_there_is_no_refresh_token() {
+    let (env, idp) = setup();
+    let run = env.authctl(&["login", "corp", "--scope", "openid", "--scope", "email"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("issued no refresh token"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !env.browser_log().contains("prompt=consent"),
+        "no prompt=consent without offline_access"
+    );
+    // The access token works while it lasts; the account shows it has no refresh token.
+    let t = env
+        .authctl(&["token", "corp"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(idp.introspect(&t)["active"], true);
+    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    assert_eq!(status["accounts"][0]["has_refresh_token"], false);
+    // A forced refresh is impossible: login required, naming the command.
+    let run = env.authctl(&["token", "corp", "--refresh"]);
+    run.expect_code(4);
+    assert!(run.stderr.contains("authctl login corp"), "{}", run.stderr);
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn token_refreshes_when_too_close_to_expiry_and_caps_min_ttl_above_the_lifetime() {
+    let idp = Idp::start(IdpOptions {
+        access_token_ttl: Some(4),
+        ..IdpOptions::default()
+    });
+    let env = TestEnv::new();
+    env.authctl(&["agent", "start"]).ok();
+    env.add_provider("corp", &idp);
+    env.authctl(&["login", "corp"]).ok();
+    let first = env
+        .authctl(&["token", "corp", "--min-ttl", "1"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(idp.token_calls("refresh_token"), 0);
+
+    // Asking more than the provider ever issues: the freshest token, with a note, no refresh.
+    let run = env.authctl(&["token", "corp", "--min-ttl", "3600"]);
+    run.ok();
+    assert_eq!(run.stdout.trim(), first);
+    assert!(run.stderr.contains("freshest token"), "{}", run.stderr);
+    assert_eq!(idp.token_calls("refresh_token"), 0);
+
+    // Past half its life the token no longer meets --min-ttl 3: one refresh, a new token.
+    std::thread::sleep(Duration::from_millis(2200));
+    let second = env
+        .authctl(&["token", "corp", "--min-ttl", "3"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_ne!(second, first);
+    assert_eq!(idp.token_calls("refresh_token"), 1);
+    // And it is cached: asking again does not refresh.
+    assert_eq!(
+        env.authctl(&["token", "corp", "--min-ttl", "3"])
+            .ok()
+            .stdout
+            .trim(),
+        second
+    );
+    assert_eq!(idp.token_calls("refresh_token"), 1);
+    let j = json(
+        &env.authctl(&["token", "corp", "--json"])
+            .ok()
+            .stdout
+            .clone(),
+    );
+    assert_eq!(j["access_token"], second.as_str());
+    assert_eq!(j["account"], "corp");
+    assert!(j["expires_at"].as_i64().unwrap() > 0);
     env.authctl(&["agent", "stop"]).ok();
 }
