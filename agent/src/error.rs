@@ -67,14 +67,15 @@ impl AgentError {
             Self::AmbiguousAccount { .. } | Self::InvalidArgument(_) | Self::Config(_) => {
                 Code::InvalidArgument
             }
+            // FAILED_PRECONDITION means exactly "login required" to clients.
             Self::LoginRequired { .. } => Code::FailedPrecondition,
             Self::ProviderUnavailable { .. } | Self::Store(_) => Code::Unavailable,
             Self::Discovery(d) if d.is_transient() => Code::Unavailable,
-            Self::Discovery(_) | Self::ProviderRefused { .. } | Self::IdToken(_) => {
-                Code::FailedPrecondition
-            }
+            // A wrong issuer or a provider refusing the request's scope/resource: the request or
+            // the provider configuration must change.
+            Self::Discovery(_) | Self::ProviderRefused { .. } => Code::InvalidArgument,
             Self::LoginTimeout(_) => Code::DeadlineExceeded,
-            Self::LoginFailed(_) => Code::Aborted,
+            Self::LoginFailed(_) | Self::IdToken(_) => Code::Aborted,
             Self::Accounts(_) | Self::Internal(_) => Code::Internal,
         }
     }

@@ -85,7 +85,7 @@ pub async fn get_token(state: &AgentHandle, req: &TokenRequest) -> Result<Served
         return serve_stale_or_fail(
             &account.name,
             &account.provider,
-            still_valid,
+            still_valid.filter(|_| !req.force_refresh),
             last,
             Some(left),
         );

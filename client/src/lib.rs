@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 pub use authctl_proto::v1 as proto;
 use authctl_proto::v1::agent_client::AgentClient;
+/// Re-exported so callers can `expose_secret()` a token without a direct dependency.
+pub use secrecy;
 use secrecy::SecretString;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -281,5 +283,148 @@ impl Client {
     #[must_use]
     pub fn error(&self, s: Status) -> ClientError {
         self.map(s)
+    }
+}
+
+impl Client {
+    /// Streams account events as they happen (empty `account`: every account).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn watch(
+        &mut self,
+        account: &str,
+    ) -> Result<tonic::Streaming<proto::WatchEvent>, ClientError> {
+        match self
+            .inner
+            .watch(proto::WatchRequest {
+                account: account.into(),
+            })
+            .await
+        {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) => Err(self.map(s)),
+        }
+    }
+
+    /// A handle that always holds a fresh token for `req`, for long-running programs: it follows
+    /// the agent's `Watch` stream and re-asks when the token is refreshed or nears expiry (the
+    /// model is SPIFFE's Workload API sources).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), authctl_client::ClientError> {
+    /// use secrecy::ExposeSecret;
+    /// let agent = authctl_client::connect_default().await?;
+    /// let mut fresh = agent.fresh_token(authctl_client::proto::GetTokenRequest {
+    ///     account: "corp".into(),
+    ///     ..Default::default()
+    /// }).await?;
+    /// loop {
+    ///     let token = fresh.current();
+    ///     println!("use {}", token.access_token.expose_secret().len());
+    ///     fresh.changed().await?;
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// The first token cannot be had.
+    pub async fn fresh_token(
+        &self,
+        req: proto::GetTokenRequest,
+    ) -> Result<FreshToken, ClientError> {
+        let mut me = self.clone();
+        let first = me.get_token_with(req.clone()).await?;
+        let account = first.account.clone();
+        let (tx, rx) = tokio::sync::watch::channel(first);
+        let task = tokio::spawn(async move {
+            let mut events = me.watch(&account).await.ok();
+            loop {
+                let expires_at = tx.borrow().expires_at;
+                // Re-ask a minute before expiry even if no event arrives.
+                let wait = if expires_at > 0 {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+                    std::time::Duration::from_secs(
+                        u64::try_from((expires_at - now - 60).max(1)).unwrap_or(1),
+                    )
+                } else {
+                    std::time::Duration::from_secs(300)
+                };
+                let refreshed = async {
+                    match events.as_mut() {
+                        Some(s) => loop {
+                            match s.message().await {
+                                Ok(Some(ev))
+                                    if ev.kind == proto::WatchEventKind::Refreshed as i32
+                                        || ev.kind == proto::WatchEventKind::LoggedIn as i32 =>
+                                {
+                                    return true;
+                                }
+                                Ok(Some(_)) => {}
+                                _ => return false,
+                            }
+                        },
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    alive = refreshed => if !alive {
+                        // The stream ended (agent restarted): resubscribe after a pause.
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        events = me.watch(&account).await.ok();
+                    },
+                    () = tokio::time::sleep(wait) => {}
+                    () = tx.closed() => return,
+                }
+                if let Ok(t) = me.get_token_with(req.clone()).await {
+                    let changed = {
+                        use secrecy::ExposeSecret;
+                        t.access_token.expose_secret() != tx.borrow().access_token.expose_secret()
+                    };
+                    if changed {
+                        let _ = tx.send(t);
+                    }
+                }
+            }
+        });
+        Ok(FreshToken { rx, task })
+    }
+}
+
+/// A token kept fresh in the background; see [`Client::fresh_token`].
+#[derive(Debug)]
+pub struct FreshToken {
+    rx: tokio::sync::watch::Receiver<Token>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FreshToken {
+    /// The freshest token known.
+    #[must_use]
+    pub fn current(&self) -> Token {
+        self.rx.borrow().clone()
+    }
+
+    /// Waits until a new token arrives, and returns it.
+    ///
+    /// # Errors
+    /// The background task ended.
+    pub async fn changed(&mut self) -> Result<Token, ClientError> {
+        self.rx
+            .changed()
+            .await
+            .map_err(|_| ClientError::Transport {
+                path: PathBuf::new(),
+                reason: "the refresh task ended".into(),
+            })?;
+        Ok(self.rx.borrow_and_update().clone())
+    }
+}
+
+impl Drop for FreshToken {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

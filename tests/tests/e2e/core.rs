@@ -1,22 +1,10 @@
-//! End-to-end: the real `authctl` and `authctl-agent` against a real OpenID provider
-//! (`oidc-provider`), through real loopback logins completed by a scripted browser.
+//! The core: agent, socket, login, token, status, logout, configs, stores.
 
 use std::time::Duration;
 
 use authctl_tests::{Idp, IdpOptions, TestEnv, read};
 
-fn json(s: &str) -> serde_json::Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-}
-
-/// Starts an IdP and a background agent with the test provider added as `corp`.
-fn setup() -> (TestEnv, Idp) {
-    let idp = Idp::start(IdpOptions::default());
-    let env = TestEnv::new();
-    env.authctl(&["agent", "start"]).ok();
-    env.add_provider("corp", &idp);
-    (env, idp)
-}
+use super::{json, setup};
 
 #[test]
 fn login_token_status_restart_token_logout() {
