@@ -338,12 +338,7 @@ async fn store_account(
 ) -> Result<LoginOutcome, AgentError> {
     let mut warnings = Vec::new();
     let has_rt = set.refresh_token.is_some();
-    state.cache.forget_account(name);
-    state
-        .unsaved
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(name);
+    state.forget_tokens(name);
     if let Some(rt) = set.refresh_token.clone() {
         state
             .secrets

@@ -356,12 +356,7 @@ pub async fn save_refresh_token(state: &AgentState, account: &str, rt: SecretStr
 
 async fn mark_login_required(state: &AgentState, account: &str, e: &TokenError) {
     tracing::warn!(%account, error = %e, "refresh token rejected; login required");
-    state.cache.forget_account(account);
-    state
-        .unsaved
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(account);
+    state.forget_tokens(account);
     // The grant is dead (RFC 6749 §5.2 invalid_grant): its token is worthless, drop it.
     if let Err(se) = state
         .secrets

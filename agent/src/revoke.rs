@@ -1,10 +1,8 @@
 //! Token revocation (RFC 7009).
 
-use base64::Engine as _;
 use secrecy::ExposeSecret;
 
 use crate::accounts::AccountRecord;
-use crate::config::ClientAuthMethod;
 use crate::state::AgentState;
 use crate::store;
 
@@ -38,24 +36,7 @@ pub async fn revoke(state: &AgentState, account: &AccountRecord) -> (bool, Strin
         ("token", rt.expose_secret()),
         ("token_type_hint", "refresh_token"),
     ];
-    let mut req = state.http.post(&endpoint);
-    match (auth.method, &auth.secret) {
-        (ClientAuthMethod::ClientSecretBasic, Some(s)) => {
-            let enc =
-                |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-            let cred = base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                enc(&auth.client_id),
-                enc(s.expose_secret())
-            ));
-            req = req.header("authorization", format!("Basic {cred}"));
-        }
-        (ClientAuthMethod::ClientSecretPost, Some(s)) => {
-            form.push(("client_id", &auth.client_id));
-            form.push(("client_secret", s.expose_secret()));
-        }
-        _ => form.push(("client_id", &auth.client_id)),
-    }
+    let req = auth.apply(state.http.post(&endpoint), &mut form);
     match req.form(&form).send().await {
         // RFC 7009 §2.2: 200 whether or not the token was valid.
         Ok(r) if r.status().is_success() => (true, String::new()),

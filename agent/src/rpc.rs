@@ -216,12 +216,7 @@ impl Agent for AgentService {
         } else {
             (false, String::new())
         };
-        self.state.cache.forget_account(&name);
-        self.state
-            .unsaved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&name);
+        self.state.forget_tokens(&name);
         self.state
             .secrets
             .delete(&store::refresh_token_key(&name))

@@ -77,6 +77,15 @@ impl AgentState {
         })
     }
 
+    /// Drops every cached access token of `account` and any unsaved rotated refresh token.
+    pub fn forget_tokens(&self, account: &str) {
+        self.cache.forget_account(account);
+        self.unsaved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(account);
+    }
+
     /// Publishes an account event to `Watch` subscribers (none listening is fine).
     pub fn emit(&self, account: &str, kind: WatchEventKind, f: impl FnOnce(&mut WatchEvent)) {
         let mut ev = WatchEvent {

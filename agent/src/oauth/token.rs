@@ -19,6 +19,36 @@ pub struct ClientAuth {
     pub method: ClientAuthMethod,
 }
 
+impl ClientAuth {
+    /// Authenticates a request to the token or revocation endpoint (RFC 6749 §2.3.1): HTTP Basic
+    /// for `client_secret_basic`, form fields for `client_secret_post`, else `client_id` alone.
+    pub fn apply<'a>(
+        &'a self,
+        req: reqwest::RequestBuilder,
+        form: &mut Vec<(&'a str, &'a str)>,
+    ) -> reqwest::RequestBuilder {
+        match (self.method, &self.secret) {
+            (ClientAuthMethod::ClientSecretBasic, Some(secret)) => {
+                // The id and secret are form-urlencoded before the Basic encoding.
+                let user = form_urlencode(&self.client_id);
+                let pass = form_urlencode(secret.expose_secret());
+                let cred =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                req.header("authorization", format!("Basic {cred}"))
+            }
+            (ClientAuthMethod::ClientSecretPost, Some(secret)) => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", secret.expose_secret()));
+                req
+            }
+            _ => {
+                form.push(("client_id", &self.client_id));
+                req
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for ClientAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientAuth")
@@ -120,21 +150,10 @@ pub async fn request(
     params: &[(&str, &str)],
 ) -> Result<TokenSet, TokenError> {
     let mut form: Vec<(&str, &str)> = params.to_vec();
-    let mut req = http.post(endpoint).header("accept", "application/json");
-    match (auth.method, &auth.secret) {
-        (ClientAuthMethod::ClientSecretBasic, Some(secret)) => {
-            // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-            let user = form_urlencode(&auth.client_id);
-            let pass = form_urlencode(secret.expose_secret());
-            let cred = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-            req = req.header("authorization", format!("Basic {cred}"));
-        }
-        (ClientAuthMethod::ClientSecretPost, Some(secret)) => {
-            form.push(("client_id", &auth.client_id));
-            form.push(("client_secret", secret.expose_secret()));
-        }
-        _ => form.push(("client_id", &auth.client_id)),
-    }
+    let req = auth.apply(
+        http.post(endpoint).header("accept", "application/json"),
+        &mut form,
+    );
     let resp = req.form(&form).send().await.map_err(classify)?;
     let status = resp.status().as_u16();
     let retry_after = resp
