@@ -133,6 +133,16 @@ fn transient_faults_are_survived_and_the_refresh_token_is_kept() {
         r.expect_code(6);
         assert!(r.stderr.contains(expect), "{fault}: {}", r.stderr);
         assert!(r.stderr.contains("refresh token is kept"), "{}", r.stderr);
+        if fault.get("retry_after").is_some() {
+            // Retry-After is honoured: no new token call goes out before it has passed.
+            let calls = idp.token_calls("refresh_token");
+            env.authctl(&["token", "corp", "--refresh"]).expect_code(6);
+            assert_eq!(
+                idp.token_calls("refresh_token"),
+                calls,
+                "no call during Retry-After"
+            );
+        }
         // A plain request keeps being served the still-valid cached token meanwhile.
         let r = env.authctl(&["token", "corp"]);
         r.ok();
@@ -432,4 +442,53 @@ fn sigkill_during_refresh_cycles_never_leaves_a_silently_broken_account() {
     );
     assert_eq!(survived + relogins, cycles);
     drop(agent);
+}
+
+#[test]
+fn several_accounts_at_one_provider_are_independent() {
+    let (mut env, idp) = setup();
+    env.authctl(&["login", "corp", "--account", "alice-at-corp"])
+        .ok();
+    // With one account, the provider name finds it.
+    env.authctl(&["token", "corp"]).ok();
+    env.set("HEADLESS_BROWSER_USER", "bob");
+    env.set("HEADLESS_BROWSER_PASSWORD", "bob-password");
+    let r = env.authctl(&["login", "corp", "--account", "bob-at-corp"]);
+    r.ok();
+    assert!(r.stdout.contains("account bob-at-corp"), "{r:?}");
+    // With two, the provider name is ambiguous and the error lists the accounts.
+    let r = env.authctl(&["token", "corp"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("several accounts") && r.stderr.contains("bob-at-corp"),
+        "{}",
+        r.stderr
+    );
+    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let subjects: Vec<&str> = status["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects.len(), 2);
+    assert!(
+        subjects.contains(&"alice") && subjects.contains(&"bob"),
+        "{subjects:?}"
+    );
+    // One account's failure is that account's only.
+    idp.push_faults(j!([{"invalid_grant": true, "grant_type": "refresh_token"}]));
+    env.authctl(&["token", "bob-at-corp", "--refresh"])
+        .expect_code(4);
+    env.authctl(&["token", "alice-at-corp", "--refresh"]).ok();
+    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    for acc in status["accounts"].as_array().unwrap() {
+        let want = if acc["name"] == "bob-at-corp" {
+            "login_required"
+        } else {
+            "ready"
+        };
+        assert_eq!(acc["state"], want, "{acc}");
+    }
+    env.authctl(&["agent", "stop"]).ok();
 }
