@@ -216,7 +216,8 @@ pub async fn login(
     };
     let outcome = loopback
         .wait(&state_secret, timeout, |cb| async {
-            let r = ctx.finish(cb).await;
+            let received = std::time::Instant::now();
+            let r = ctx.finish(cb).await.map(|(set, id)| (set, id, received));
             let page = match &r {
                 Ok(_) => Page {
                     ok: true,
@@ -234,11 +235,19 @@ pub async fn login(
             (r, page)
         })
         .await;
-    let (set, identity) = match outcome {
+    let (set, identity, received) = match outcome {
         None => return Err(AgentError::LoginTimeout(timeout.as_secs())),
         Some(r) => r?,
     };
-    store_account(state, &provider_name, &account_name, &scopes, set, identity).await
+    let outcome = store_account(state, &provider_name, &account_name, &scopes, set, identity).await;
+    // The agent's own share of a login (code exchange, ID-token check, durable store), for the
+    // benchmark suite: callback received → tokens stored.
+    tracing::info!(
+        account = %account_name,
+        callback_to_stored_us = u64::try_from(received.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "login stored"
+    );
+    outcome
 }
 
 struct Exchange<'a> {
