@@ -44,6 +44,10 @@ pub struct AgentSettings {
     /// Tokens are refreshed ahead of expiry while some client asked for them within this period;
     /// idle accounts are refreshed again on demand.
     pub refresh_idle_seconds: u64,
+    /// Exit after this many seconds without a client request (and no account to keep fresh);
+    /// 0 = never. For socket-activated services, which start the agent again on the next
+    /// connection.
+    pub idle_timeout_seconds: u64,
 }
 
 impl Default for AgentSettings {
@@ -54,6 +58,7 @@ impl Default for AgentSettings {
             http_timeout_seconds: 30,
             login_timeout_seconds: 300,
             refresh_idle_seconds: 3600,
+            idle_timeout_seconds: 0,
         }
     }
 }

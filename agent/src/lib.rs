@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod backoff;
 pub mod cache;
 pub mod config;
+pub mod diagnose;
 pub mod error;
 pub mod fsutil;
 pub mod hardening;
@@ -133,7 +134,8 @@ pub async fn run(paths: Paths) -> Result<(), StartError> {
         let _ = shutdown_rx.wait_for(|v| *v).await;
     };
 
-    tracing::info!(socket = %paths.socket.display(), "serving");
+    tokio::spawn(supervisor::idle_exit(std::sync::Arc::clone(&state)));
+    tracing::info!(socket = %paths.socket.display(), activated = !owns_socket, "serving");
     notify_ready();
     let service = AgentServer::new(rpc::AgentService {
         state: std::sync::Arc::clone(&state),

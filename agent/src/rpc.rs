@@ -97,6 +97,7 @@ impl Agent for AgentService {
         &self,
         request: Request<pb::GetTokenRequest>,
     ) -> Result<Response<pb::Token>, Status> {
+        self.state.touch_activity();
         let peer = peer(&request);
         let r = request.into_inner();
         tracing::debug!(account = %r.account, %peer, "GetToken");
@@ -129,6 +130,7 @@ impl Agent for AgentService {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<LoginStream>, Status> {
+        self.state.touch_activity();
         let r = request.into_inner();
         if r.device_flow {
             return Err(Status::unimplemented(
@@ -145,6 +147,7 @@ impl Agent for AgentService {
         let (tx, rx) = mpsc::channel::<Result<pb::LoginEvent, Status>>(4);
         let state = AgentHandle::clone(&self.state);
         tokio::spawn(async move {
+            let _in_flight = InFlight::new(&state);
             let (ptx, mut prx) = mpsc::channel::<Progress>(4);
             let forward = {
                 let tx = tx.clone();
@@ -205,6 +208,7 @@ impl Agent for AgentService {
         &self,
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
+        self.state.touch_activity();
         let r = request.into_inner();
         let account = self.state.resolve_account(&r.account)?;
         let name = account.name.clone();
@@ -241,6 +245,7 @@ impl Agent for AgentService {
         &self,
         _r: Request<pb::ListAccountsRequest>,
     ) -> Result<Response<pb::ListAccountsResponse>, Status> {
+        self.state.touch_activity();
         let accounts = self
             .state
             .accounts
@@ -255,6 +260,7 @@ impl Agent for AgentService {
         &self,
         _r: Request<pb::ListProvidersRequest>,
     ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+        self.state.touch_activity();
         let config = self.state.config();
         let mut providers = Vec::new();
         for (name, p) in &config.providers {
@@ -275,6 +281,7 @@ impl Agent for AgentService {
         &self,
         request: Request<pb::AddProviderRequest>,
     ) -> Result<Response<pb::AddProviderResponse>, Status> {
+        self.state.touch_activity();
         let r = request.into_inner();
         let p = ProviderConfig {
             issuer: (!r.issuer.is_empty()).then(|| r.issuer.clone()),
@@ -333,6 +340,7 @@ impl Agent for AgentService {
         &self,
         request: Request<pb::RemoveProviderRequest>,
     ) -> Result<Response<pb::RemoveProviderResponse>, Status> {
+        self.state.touch_activity();
         let name = request.into_inner().name;
         let users: Vec<String> = self
             .state
@@ -374,6 +382,7 @@ impl Agent for AgentService {
         &self,
         _r: Request<pb::ReloadRequest>,
     ) -> Result<Response<pb::ReloadResponse>, Status> {
+        self.state.touch_activity();
         let n = self.state.reload()?;
         Ok(Response::new(pb::ReloadResponse {
             providers: u32::try_from(n).unwrap_or(u32::MAX),
@@ -384,6 +393,7 @@ impl Agent for AgentService {
         &self,
         _r: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
+        self.state.touch_activity();
         let s = &self.state;
         Ok(Response::new(pb::StatusResponse {
             version: authctl_proto::VERSION.into(),
@@ -404,6 +414,7 @@ impl Agent for AgentService {
         &self,
         request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        self.state.touch_activity();
         let filter = request.into_inner().account;
         if !filter.is_empty() && self.state.accounts.get(&filter).is_none() {
             return Err(AgentError::NoSuchAccount(filter).into());
@@ -422,12 +433,44 @@ impl Agent for AgentService {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    async fn diagnose(
+        &self,
+        _r: Request<pb::DiagnoseRequest>,
+    ) -> Result<Response<pb::DiagnoseResponse>, Status> {
+        self.state.touch_activity();
+        Ok(Response::new(pb::DiagnoseResponse {
+            checks: crate::diagnose::run(&self.state).await,
+        }))
+    }
+
     async fn shutdown(
         &self,
         _r: Request<pb::ShutdownRequest>,
     ) -> Result<Response<pb::ShutdownResponse>, Status> {
+        self.state.touch_activity();
         tracing::info!("shutdown requested over the socket");
         let _ = self.state.shutdown.send(true);
         Ok(Response::new(pb::ShutdownResponse {}))
+    }
+}
+
+/// Counts a login in progress for as long as it lives.
+struct InFlight(AgentHandle);
+
+impl InFlight {
+    fn new(state: &AgentHandle) -> Self {
+        state
+            .logins_in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(AgentHandle::clone(state))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .logins_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.touch_activity();
     }
 }

@@ -35,6 +35,10 @@ pub struct AgentState {
     pub events: tokio::sync::broadcast::Sender<authctl_proto::v1::WatchEvent>,
     /// Per-account transient-failure state: the backoff and when the next attempt may go out.
     failures: Mutex<HashMap<String, Failure>>,
+    /// Unix seconds of the last client request (for `idle_timeout_seconds`).
+    pub last_activity: std::sync::atomic::AtomicI64,
+    /// Logins in progress (an idle exit must not cut one off).
+    pub logins_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 struct Failure {
@@ -74,7 +78,15 @@ impl AgentState {
             supervisors: crate::supervisor::Supervisors::default(),
             events: tokio::sync::broadcast::channel(1024).0,
             failures: Mutex::new(HashMap::new()),
+            last_activity: std::sync::atomic::AtomicI64::new(now_unix()),
+            logins_in_flight: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Notes a client request.
+    pub fn touch_activity(&self) {
+        self.last_activity
+            .store(now_unix(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Drops every cached access token of `account` and any unsaved rotated refresh token.

@@ -8,6 +8,8 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use authctl_proto::v1::WatchEventKind;
+
 use crate::backoff::refresh_due;
 use crate::error::AgentError;
 use crate::refresh;
@@ -17,6 +19,17 @@ use crate::state::{AgentHandle, now_unix};
 #[derive(Default)]
 pub struct Supervisors {
     running: Mutex<HashSet<String>>,
+}
+
+impl Supervisors {
+    /// How many accounts are being kept fresh.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
 }
 
 /// Longest single sleep, so idle detection and config changes are noticed.
@@ -51,6 +64,9 @@ pub fn ensure(state: &AgentHandle, account: &str) {
 async fn supervise(state: &AgentHandle, account: &str) {
     tracing::debug!(%account, "refresh supervisor started");
     let mut shutdown = state.shutdown.subscribe();
+    // Account events end the sleep early: a logout or a rejected grant stops the supervisor at
+    // once (so an idle agent can exit), a new token is rescheduled.
+    let mut events = state.events.subscribe();
     loop {
         let config = state.config();
         let idle = i64::try_from(config.agent.refresh_idle_seconds).unwrap_or(i64::MAX);
@@ -83,6 +99,16 @@ async fn supervise(state: &AgentHandle, account: &str) {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return,
+                ev = events.recv() => match ev {
+                    Ok(ev) if ev.account == account => {
+                        let kind = WatchEventKind::try_from(ev.kind).unwrap_or(WatchEventKind::Unspecified);
+                        if matches!(kind, WatchEventKind::Removed | WatchEventKind::LoginRequired) {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
             }
             continue;
         }
@@ -99,6 +125,33 @@ async fn supervise(state: &AgentHandle, account: &str) {
             Err(e) => {
                 tracing::warn!(%account, error = %e, "background refresh failed; backing off");
             }
+        }
+    }
+}
+
+/// Ends the agent after `idle_timeout_seconds` without a request, when no account is being kept
+/// fresh and no login is in progress (socket activation starts it again on the next connection).
+pub async fn idle_exit(state: AgentHandle) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let idle = state.config().agent.idle_timeout_seconds;
+        tokio::time::sleep(Duration::from_secs(if idle == 0 {
+            30
+        } else {
+            (idle / 4).clamp(1, 30)
+        }))
+        .await;
+        if idle == 0 {
+            continue;
+        }
+        let quiet = now_unix() - state.last_activity.load(Ordering::Relaxed);
+        if quiet >= i64::try_from(idle).unwrap_or(i64::MAX)
+            && state.supervisors.count() == 0
+            && state.logins_in_flight.load(Ordering::Relaxed) == 0
+        {
+            tracing::info!(idle_seconds = quiet, "idle; exiting (idle_timeout_seconds)");
+            let _ = state.shutdown.send(true);
+            return;
         }
     }
 }

@@ -4,6 +4,7 @@
 mod commands;
 mod error;
 mod output;
+mod service;
 
 use std::process::ExitCode;
 
@@ -17,13 +18,14 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 agent not running, 4 login require
 8 permission denied.
 
 Environment: AUTHCTL_SOCK (socket path), AUTHCTL_CONFIG (config file), AUTHCTL_LOG (agent log
-filter), AUTHCTL_AGENT_BIN (agent binary for `agent start`), BROWSER (browser for logins),
+filter), AUTHCTL_AGENT_BIN (agent binary for `agent start`), AUTHCTL_NO_AUTOSTART (=1: never
+start an agent on demand), BROWSER (browser for logins),
 XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME, XDG_RUNTIME_DIR, NO_COLOR.";
 
 /// Log in once, then get fresh OAuth/OIDC access tokens from the authctl agent.
 #[derive(Parser)]
 #[command(name = "authctl", version, after_help = AFTER_HELP, propagate_version = true)]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -41,9 +43,14 @@ enum Command {
     /// Add, list or remove identity providers in config.toml
     #[command(subcommand)]
     Provider(commands::provider::ProviderCommand),
-    /// Start, stop, reload or inspect the agent
+    /// Start, stop, reload, inspect, install or uninstall the agent
     #[command(subcommand)]
     Agent(commands::agent::AgentCommand),
+    /// Check the set-up (socket, agent, secret store, keyring, service, browser, providers)
+    Doctor(commands::doctor::DoctorArgs),
+    /// Generate shell completions or the man page
+    #[command(subcommand, hide = true)]
+    Generate(commands::generate::GenerateCommand),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +82,8 @@ fn main() -> ExitCode {
             Command::Logout(a) => commands::logout::run(a).await,
             Command::Provider(c) => commands::provider::run(c).await,
             Command::Agent(c) => commands::agent::run(c).await,
+            Command::Doctor(a) => commands::doctor::run(a).await,
+            Command::Generate(c) => commands::generate::run(&c),
         }
     });
     match result {

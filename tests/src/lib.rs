@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub use idp::{Idp, IdpOptions, browser_path};
+pub use idp::{Idp, IdpOptions, browser_path, repo_root};
 
 /// `target/debug` (or wherever this test binary's profile directory is).
 #[must_use]
@@ -164,6 +164,8 @@ impl TestEnv {
             .env("HEADLESS_BROWSER_LOG", self.path("browser.log"))
             .env("AUTHCTL_LOG", "info,authctl_agent=debug")
             .env("NO_COLOR", "1")
+            // Tests start agents explicitly; the autostart test turns this off.
+            .env("AUTHCTL_NO_AUTOSTART", "1")
             .stdin(Stdio::null());
         for (k, v) in &self.vars {
             c.env(k, v);

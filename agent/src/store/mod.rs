@@ -179,7 +179,11 @@ pub async fn open(kind: StoreKind, paths: &Paths) -> Result<Secrets, StoreError>
     }
 }
 
-async fn probe_keyring() -> Result<Arc<dyn SecretStore>, StoreError> {
+/// Connects to the OS keyring and reads a probe entry: `Ok` when one answers.
+///
+/// # Errors
+/// No keyring, no session bus, a locked collection, or no answer within 5 s.
+pub async fn probe_keyring() -> Result<Arc<dyn SecretStore>, StoreError> {
     let timeout = Duration::from_secs(5);
     let task = tokio::task::spawn_blocking(|| {
         let store = KeyringStore::open()?;

@@ -19,14 +19,24 @@ pub enum AgentCommand {
     Status,
     /// Make the agent re-read config.toml (as SIGHUP does)
     Reload,
+    /// Install and start the user service (systemd socket + service units, or a launchd agent)
+    Install {
+        /// Print the files instead of writing them
+        #[arg(long)]
+        print: bool,
+    },
+    /// Stop and remove the user service
+    Uninstall,
 }
 
 pub async fn run(c: AgentCommand) -> Result<(), CliError> {
     match c {
-        AgentCommand::Start => start().await,
+        AgentCommand::Start => start(false).await,
+        AgentCommand::Install { print } => install(print),
+        AgentCommand::Uninstall => uninstall(),
         AgentCommand::Stop => stop().await,
         AgentCommand::Status => {
-            let mut client = super::connect().await?;
+            let mut client = super::connect_existing().await?;
             let s = client.status().await?;
             println!(
                 "running: pid {} version {} socket {} store {}",
@@ -42,7 +52,7 @@ pub async fn run(c: AgentCommand) -> Result<(), CliError> {
             Ok(())
         }
         AgentCommand::Reload => {
-            let mut client = super::connect().await?;
+            let mut client = super::connect_existing().await?;
             let r = client
                 .raw()
                 .reload(ReloadRequest {})
@@ -56,7 +66,7 @@ pub async fn run(c: AgentCommand) -> Result<(), CliError> {
 }
 
 /// The agent binary: `$AUTHCTL_AGENT_BIN`, else beside this executable, else on `PATH`.
-fn agent_binary() -> PathBuf {
+pub fn agent_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("AUTHCTL_AGENT_BIN").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
@@ -66,7 +76,113 @@ fn agent_binary() -> PathBuf {
             return beside;
         }
     }
-    PathBuf::from("authctl-agent")
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("authctl-agent"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("authctl-agent"))
+}
+
+fn install(print: bool) -> Result<(), CliError> {
+    let agent = agent_binary();
+    let agent = agent.canonicalize().map_err(|e| {
+        CliError::new(
+            exit::FAILURE,
+            format!("cannot find the agent binary {}: {e}", agent.display()),
+        )
+        .with_hint("install authctl-agent beside authctl or on PATH, or set AUTHCTL_AGENT_BIN")
+    })?;
+    let files = crate::service::files(&agent)?;
+    if print {
+        for f in &files {
+            println!("# {}\n{}", f.path.display(), f.contents);
+        }
+        return Ok(());
+    }
+    for f in &files {
+        if let Some(dir) = f.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&f.path, &f.contents)?;
+        eprintln!("wrote {}", f.path.display());
+    }
+    let steps: Vec<Vec<String>> = if cfg!(target_os = "macos") {
+        let uid = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        vec![vec![
+            "launchctl".into(),
+            "bootstrap".into(),
+            format!("gui/{uid}"),
+            files[0].path.display().to_string(),
+        ]]
+    } else {
+        vec![
+            vec!["systemctl".into(), "--user".into(), "daemon-reload".into()],
+            vec![
+                "systemctl".into(),
+                "--user".into(),
+                "enable".into(),
+                "--now".into(),
+                "authctl-agent.socket".into(),
+            ],
+        ]
+    };
+    for step in steps {
+        let args: Vec<&str> = step.iter().map(String::as_str).collect();
+        if let Err(e) = crate::service::manager(&args) {
+            return Err(CliError::new(exit::FAILURE, format!("the service files are written, but {e}"))
+                .with_hint("without a user service manager (containers, SSH sessions without lingering), use `authctl agent start`"));
+        }
+    }
+    eprintln!("the agent service is installed and will start on first use (and with your session)");
+    Ok(())
+}
+
+fn uninstall() -> Result<(), CliError> {
+    let files = crate::service::files(&agent_binary())?;
+    let stop = if cfg!(target_os = "macos") {
+        let uid = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        crate::service::manager(&[
+            "launchctl",
+            "bootout",
+            &format!("gui/{uid}/{}", crate::service::LAUNCHD_LABEL),
+        ])
+    } else {
+        crate::service::manager(&[
+            "systemctl",
+            "--user",
+            "disable",
+            "--now",
+            "authctl-agent.socket",
+            "authctl-agent.service",
+        ])
+    };
+    if let Err(e) = stop {
+        eprintln!("authctl: note: {e}");
+    }
+    let mut removed = 0;
+    for f in &files {
+        if f.path.exists() {
+            std::fs::remove_file(&f.path)?;
+            eprintln!("removed {}", f.path.display());
+            removed += 1;
+        }
+    }
+    if !cfg!(target_os = "macos") {
+        let _ = crate::service::manager(&["systemctl", "--user", "daemon-reload"]);
+    }
+    if removed == 0 {
+        eprintln!("no service files were installed");
+    }
+    Ok(())
 }
 
 /// Where a background agent's log goes.
@@ -80,14 +196,18 @@ fn log_file() -> Option<PathBuf> {
     Some(dir.join("agent.log"))
 }
 
-async fn start() -> Result<(), CliError> {
+/// Starts the agent in the background and waits until it answers (`quiet`: one line only, for
+/// autostart).
+pub async fn start(quiet: bool) -> Result<(), CliError> {
     if let Ok(mut c) = authctl_client::connect_default().await
         && let Ok(s) = c.status().await
     {
-        eprintln!(
-            "the agent is already running (pid {}, socket {})",
-            s.pid, s.socket_path
-        );
+        if !quiet {
+            eprintln!(
+                "the agent is already running (pid {}, socket {})",
+                s.pid, s.socket_path
+            );
+        }
         return Ok(());
     }
     let bin = agent_binary();
@@ -118,9 +238,16 @@ async fn start() -> Result<(), CliError> {
         if let Ok(mut c) = authctl_client::connect_default().await
             && let Ok(s) = c.status().await
         {
-            eprintln!("agent started (pid {}, socket {})", s.pid, s.socket_path);
-            if let Some(l) = &log {
-                eprintln!("log: {}", l.display());
+            if quiet {
+                eprintln!(
+                    "authctl: started the agent (pid {}); `authctl agent install` makes it a service",
+                    s.pid
+                );
+            } else {
+                eprintln!("agent started (pid {}, socket {})", s.pid, s.socket_path);
+                if let Some(l) = &log {
+                    eprintln!("log: {}", l.display());
+                }
             }
             // The agent lives on; reap nothing (it is in its own group and outlives us).
             return Ok(());
@@ -158,7 +285,7 @@ fn tail(p: &std::path::Path) -> String {
 }
 
 async fn stop() -> Result<(), CliError> {
-    let mut client = super::connect().await?;
+    let mut client = super::connect_existing().await?;
     let socket = authctl_proto::socket_path().unwrap_or_default();
     let pid = client.status().await?.pid;
     client

@@ -40,7 +40,7 @@ fn account_json(a: &Account) -> serde_json::Value {
 
 pub async fn run(a: StatusArgs) -> Result<(), CliError> {
     let socket = authctl_proto::socket_path().unwrap_or_default();
-    let status = match super::connect().await {
+    let status = match super::connect_existing().await {
         Ok(mut c) => c.status().await?,
         Err(e) if e.code == exit::NOT_RUNNING => {
             if a.json {

@@ -1,0 +1,142 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_authctl_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_authctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_authctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_authctl_using_subcommand
+    set -l cmd (__fish_authctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c authctl -n "__fish_authctl_needs_command" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_needs_command" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "login" -d 'Log in to a provider through the system browser (loopback redirect, PKCE)'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "token" -d 'Print a valid access token for an account (only the token, on stdout)'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "status" -d 'Show the agent, its secret store and every account'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "logout" -d 'Forget an account: revoke its refresh token at the provider and delete its secrets'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "provider" -d 'Add, list or remove identity providers in config.toml'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "agent" -d 'Start, stop, reload, inspect, install or uninstall the agent'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "doctor" -d 'Check the set-up (socket, agent, secret store, keyring, service, browser, providers)'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "generate" -d 'Generate shell completions or the man page'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand login" -l account -d 'Name of the account to create or log in again (default: the provider\'s only account, or the provider\'s name for its first)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand login" -l scope -d 'Scopes for this login (repeatable; default: the provider\'s configured scopes)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand login" -l timeout -d 'Seconds to wait for the browser login (default: the provider\'s login_timeout_seconds)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand login" -l no-browser -d 'Only print the URL; do not open a browser'
+complete -c authctl -n "__fish_authctl_using_subcommand login" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand login" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand token" -l scope -d 'Ask for a subset of the account\'s scopes (repeatable); cached under its own key' -r
+complete -c authctl -n "__fish_authctl_using_subcommand token" -l resource -d 'RFC 8707 resource indicator (audience) for the token' -r
+complete -c authctl -n "__fish_authctl_using_subcommand token" -l min-ttl -d 'The token must stay valid at least this many seconds (default: the agent\'s min_ttl_seconds)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand token" -l refresh -d 'Refresh now even if the cached token is still valid'
+complete -c authctl -n "__fish_authctl_using_subcommand token" -l json -d 'Print a JSON object (access_token, token_type, expires_at, scopes, account) instead'
+complete -c authctl -n "__fish_authctl_using_subcommand token" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand token" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand status" -l json -d 'Print JSON for scripts'
+complete -c authctl -n "__fish_authctl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand status" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand logout" -l no-revoke -d 'Do not revoke the refresh token at the provider; only delete it here'
+complete -c authctl -n "__fish_authctl_using_subcommand logout" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand logout" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -f -a "add" -d 'Add a provider (OpenID Connect discovery from --issuer)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -f -a "list" -d 'List the configured providers'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -f -a "remove" -d 'Remove a provider (log out its accounts first)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l issuer -d 'The issuer URL; endpoints are discovered from it' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l client-id -d 'The OAuth client id registered at the provider (a native/desktop client)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l scope -d 'Default scopes for logins (repeatable), e.g. --scope openid --scope offline_access' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l client-secret-stdin -d 'Read a client secret from stdin (for providers that insist on one); stored in the secret store, never in config.toml'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l replace -d 'Replace a provider of the same name'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from list" -l json -d 'Print JSON for scripts'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a provider (OpenID Connect discovery from --issuer)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the configured providers'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a provider (log out its accounts first)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -f -a "start" -d 'Start authctl-agent in the background and wait until it answers'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -f -a "stop" -d 'Stop the running agent (it drains requests and removes its socket)'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -f -a "status" -d 'Show whether the agent runs, and its pid, version and paths'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -f -a "reload" -d 'Make the agent re-read config.toml (as SIGHUP does)'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -f -a "install" -d 'Install and start the user service (systemd socket + service units, or a launchd agent)'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -f -a "uninstall" -d 'Stop and remove the user service'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from start" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from stop" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from reload" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from reload" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from install" -l print -d 'Print the files instead of writing them'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from install" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from uninstall" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from uninstall" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start authctl-agent in the background and wait until it answers'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop the running agent (it drains requests and removes its socket)'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show whether the agent runs, and its pid, version and paths'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "reload" -d 'Make the agent re-read config.toml (as SIGHUP does)'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "install" -d 'Install and start the user service (systemd socket + service units, or a launchd agent)'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "uninstall" -d 'Stop and remove the user service'
+complete -c authctl -n "__fish_authctl_using_subcommand agent; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand doctor" -l json -d 'Print JSON for scripts'
+complete -c authctl -n "__fish_authctl_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and __fish_seen_subcommand_from completions" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and __fish_seen_subcommand_from completions" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and __fish_seen_subcommand_from man" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and __fish_seen_subcommand_from man" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Print the man page (roff)'
+complete -c authctl -n "__fish_authctl_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "login" -d 'Log in to a provider through the system browser (loopback redirect, PKCE)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "token" -d 'Print a valid access token for an account (only the token, on stdout)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "status" -d 'Show the agent, its secret store and every account'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "logout" -d 'Forget an account: revoke its refresh token at the provider and delete its secrets'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "provider" -d 'Add, list or remove identity providers in config.toml'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "agent" -d 'Start, stop, reload, inspect, install or uninstall the agent'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "doctor" -d 'Check the set-up (socket, agent, secret store, keyring, service, browser, providers)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "generate" -d 'Generate shell completions or the man page'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "add" -d 'Add a provider (OpenID Connect discovery from --issuer)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "list" -d 'List the configured providers'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "remove" -d 'Remove a provider (log out its accounts first)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "start" -d 'Start authctl-agent in the background and wait until it answers'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "stop" -d 'Stop the running agent (it drains requests and removes its socket)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "status" -d 'Show whether the agent runs, and its pid, version and paths'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "reload" -d 'Make the agent re-read config.toml (as SIGHUP does)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "install" -d 'Install and start the user service (systemd socket + service units, or a launchd agent)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "uninstall" -d 'Stop and remove the user service'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Print the man page (roff)'
