@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod backoff;
 pub mod cache;
 pub mod config;
+pub mod device;
 pub mod diagnose;
 pub mod error;
 pub mod fsutil;

@@ -27,12 +27,23 @@ pub struct LoginRequest {
     pub account_name: Option<String>,
     pub scopes: Vec<String>,
     pub timeout: Option<Duration>,
+    /// Use the device authorization grant (RFC 8628) instead of the loopback redirect.
+    pub device: bool,
 }
 
 /// Progress a login reports to its caller.
 #[derive(Debug)]
 pub enum Progress {
-    AuthorizeUrl { url: String, redirect_uri: String },
+    AuthorizeUrl {
+        url: String,
+        redirect_uri: String,
+    },
+    DeviceCode {
+        verification_uri: String,
+        verification_uri_complete: String,
+        user_code: String,
+        expires_at: i64,
+    },
 }
 
 /// The outcome.
@@ -161,8 +172,19 @@ pub async fn login(
 ) -> Result<LoginOutcome, AgentError> {
     let (provider_name, account_name) = plan(state, &req)?;
     let provider = state.provider(&provider_name)?;
-    let endpoints = state.endpoints(&provider_name).await?;
     let scopes = login_scopes(&provider, &req.scopes);
+    if req.device {
+        return crate::device::login(
+            state,
+            &req,
+            &provider_name,
+            &account_name,
+            &scopes,
+            &progress,
+        )
+        .await;
+    }
+    let endpoints = state.endpoints(&provider_name).await?;
     let auth_endpoint = Url::parse(&endpoints.authorization_endpoint).map_err(|e| {
         AgentError::InvalidArgument(format!(
             "provider `{provider_name}` has an invalid authorization_endpoint: {e}"
@@ -312,32 +334,54 @@ impl Exchange<'_> {
         )
         .await
         .map_err(|e| AgentError::LoginFailed(format!("the code exchange failed: {e}")))?;
-        let identity = match (&set.id_token, self.nonce) {
-            (Some(idt), Some(nonce)) => {
-                let jwks_uri = self.endpoints.jwks_uri.as_deref().ok_or_else(|| {
-                    AgentError::LoginFailed(
-                        "the provider sent an ID token but has no jwks_uri to verify it".into(),
-                    )
-                })?;
-                let jwks = id_token::fetch_jwks(&self.state.http, jwks_uri).await?;
-                let issuer = expected_iss.unwrap_or_default();
-                id_token::verify(
-                    idt,
-                    issuer,
-                    &auth.client_id,
-                    auth.secret.as_ref(),
-                    jwks,
-                    nonce,
-                )?
-            }
-            _ => Identity::default(),
-        };
+        let identity = identify(
+            self.state,
+            self.endpoints,
+            self.provider,
+            &auth,
+            &set,
+            self.nonce,
+        )
+        .await?;
         Ok((set, identity))
     }
 }
 
+/// Verifies the ID token of a token response, if there is one, and returns who it names.
+pub(crate) async fn identify(
+    state: &AgentState,
+    endpoints: &Endpoints,
+    provider: &ProviderConfig,
+    auth: &crate::oauth::token::ClientAuth,
+    set: &TokenSet,
+    nonce: Option<&str>,
+) -> Result<Identity, AgentError> {
+    let Some(idt) = &set.id_token else {
+        return Ok(Identity::default());
+    };
+    let jwks_uri = endpoints.jwks_uri.as_deref().ok_or_else(|| {
+        AgentError::LoginFailed(
+            "the provider sent an ID token but has no jwks_uri to verify it".into(),
+        )
+    })?;
+    let jwks = id_token::fetch_jwks(&state.http, jwks_uri).await?;
+    let issuer = endpoints
+        .issuer
+        .as_deref()
+        .or(provider.issuer.as_deref())
+        .unwrap_or_default();
+    Ok(id_token::verify(
+        idt,
+        issuer,
+        &auth.client_id,
+        auth.secret.as_ref(),
+        jwks,
+        nonce,
+    )?)
+}
+
 /// Saves the login: the refresh token durably first, then the metadata, then the cache.
-async fn store_account(
+pub(crate) async fn store_account(
     state: &AgentState,
     provider: &str,
     name: &str,

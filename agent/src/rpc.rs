@@ -132,17 +132,13 @@ impl Agent for AgentService {
     ) -> Result<Response<LoginStream>, Status> {
         self.state.touch_activity();
         let r = request.into_inner();
-        if r.device_flow {
-            return Err(Status::unimplemented(
-                "the device flow is not available yet; use the loopback login",
-            ));
-        }
         let req = login::LoginRequest {
             target: r.provider,
             account_name: (!r.account_name.is_empty()).then_some(r.account_name),
             scopes: r.scopes,
             timeout: (r.timeout_seconds > 0)
                 .then(|| std::time::Duration::from_secs(u64::from(r.timeout_seconds))),
+            device: r.device_flow,
         };
         let (tx, rx) = mpsc::channel::<Result<pb::LoginEvent, Status>>(4);
         let state = AgentHandle::clone(&self.state);
@@ -152,12 +148,26 @@ impl Agent for AgentService {
             let forward = {
                 let tx = tx.clone();
                 async move {
-                    while let Some(Progress::AuthorizeUrl { url, redirect_uri }) = prx.recv().await
-                    {
-                        let ev = pb::login_event::Event::AuthorizeUrl(pb::AuthorizeUrl {
-                            url,
-                            redirect_uri,
-                        });
+                    while let Some(p) = prx.recv().await {
+                        let ev = match p {
+                            Progress::AuthorizeUrl { url, redirect_uri } => {
+                                pb::login_event::Event::AuthorizeUrl(pb::AuthorizeUrl {
+                                    url,
+                                    redirect_uri,
+                                })
+                            }
+                            Progress::DeviceCode {
+                                verification_uri,
+                                verification_uri_complete,
+                                user_code,
+                                expires_at,
+                            } => pb::login_event::Event::DeviceCode(pb::DeviceCode {
+                                verification_uri,
+                                user_code,
+                                expires_at,
+                                verification_uri_complete,
+                            }),
+                        };
                         let _ = tx.send(Ok(pb::LoginEvent { event: Some(ev) })).await;
                     }
                 }

@@ -824,7 +824,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__login)
-            opts="-h -V --account --scope --no-browser --timeout --help --version"
+            opts="-h -V --account --scope --no-browser --device --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -39,6 +39,7 @@ complete -c authctl -n "__fish_authctl_using_subcommand login" -l account -d 'Na
 complete -c authctl -n "__fish_authctl_using_subcommand login" -l scope -d 'Scopes for this login (repeatable; default: the provider\'s configured scopes)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand login" -l timeout -d 'Seconds to wait for the browser login (default: the provider\'s login_timeout_seconds)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand login" -l no-browser -d 'Only print the URL; do not open a browser'
+complete -c authctl -n "__fish_authctl_using_subcommand login" -l device -d 'Use the device flow (RFC 8628): shows a code to enter on any device with a browser'
 complete -c authctl -n "__fish_authctl_using_subcommand login" -s h -l help -d 'Print help'
 complete -c authctl -n "__fish_authctl_using_subcommand login" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand token" -l scope -d 'Ask for a subset of the account\'s scopes (repeatable); cached under its own key' -r

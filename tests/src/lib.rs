@@ -137,6 +137,12 @@ impl TestEnv {
         std::fs::read_to_string(self.path("state/authctl/agent.log")).unwrap_or_default()
     }
 
+    /// The path of the background agent's log.
+    #[must_use]
+    pub fn agent_log_path(&self) -> PathBuf {
+        self.path("state/authctl/agent.log")
+    }
+
     /// The scripted browser's log.
     #[must_use]
     pub fn browser_log(&self) -> String {

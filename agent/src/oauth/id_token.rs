@@ -63,7 +63,7 @@ pub fn verify(
     client_id: &str,
     client_secret: Option<&SecretString>,
     jwks: CoreJsonWebKeySet,
-    nonce: &str,
+    nonce: Option<&str>,
 ) -> Result<Identity, IdTokenError> {
     let invalid = |e: &dyn std::fmt::Display| IdTokenError::Invalid(e.to_string());
     let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|e| invalid(&e))?;
@@ -82,9 +82,12 @@ pub fn verify(
         .expose_secret()
         .parse()
         .map_err(|_| IdTokenError::Invalid("it is not a well-formed JWT".into()))?;
-    let claims = token
-        .claims(&verifier, &Nonce::new(nonce.to_owned()))
-        .map_err(|e| invalid(&e))?;
+    // OIDC Core §3.1.3.7 item 11: the nonce is checked when one was sent (the device flow sends none).
+    let claims = match nonce {
+        Some(n) => token.claims(&verifier, &Nonce::new(n.to_owned())),
+        None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+    }
+    .map_err(|e| invalid(&e))?;
     let display_name = claims
         .email()
         .map(|e| e.as_str().to_owned())

@@ -259,7 +259,7 @@ pub fn parse_response(
     })
 }
 
-fn parse_body(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
+pub(crate) fn parse_body(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
     let text = std::str::from_utf8(body).ok()?.trim();
     if text.starts_with('{') {
         return match serde_json::from_str::<Value>(text).ok()? {

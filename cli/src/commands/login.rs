@@ -23,6 +23,9 @@ pub struct LoginArgs {
     /// Only print the URL; do not open a browser
     #[arg(long)]
     no_browser: bool,
+    /// Use the device flow (RFC 8628): shows a code to enter on any device with a browser
+    #[arg(long)]
+    device: bool,
     /// Seconds to wait for the browser login (default: the provider's login_timeout_seconds)
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u32>,
@@ -34,7 +37,7 @@ pub async fn run(a: LoginArgs) -> Result<(), CliError> {
         provider: a.provider.clone(),
         account_name: a.account.clone().unwrap_or_default(),
         scopes: a.scopes.clone(),
-        device_flow: false,
+        device_flow: a.device,
         timeout_seconds: a.timeout.unwrap_or(0),
     };
     let mut stream = client
@@ -71,9 +74,16 @@ pub async fn run(a: LoginArgs) -> Result<(), CliError> {
             }
             Some(Event::DeviceCode(d)) => {
                 eprintln!(
-                    "Open {} and enter the code {}",
+                    "To log in, open {} on any device and enter the code:\n\n  {}\n",
                     d.verification_uri, d.user_code
                 );
+                if !d.verification_uri_complete.is_empty() {
+                    eprintln!("(or open {} directly)\n", d.verification_uri_complete);
+                    if !a.no_browser {
+                        open_browser(&d.verification_uri_complete);
+                    }
+                }
+                spinner = Some(waiting_spinner());
             }
             Some(Event::Completed(c)) => {
                 if let Some(s) = spinner.take() {

@@ -3,6 +3,7 @@
 
 mod core;
 mod lifecycle;
+mod login;
 mod service;
 
 use authctl_tests::{Idp, IdpOptions, TestEnv};
