@@ -57,3 +57,72 @@ fn device_flow_denied_or_abandoned_fails_clearly() {
     env.authctl(&["token", "corp"]).expect_code(4);
     env.authctl(&["agent", "stop"]).ok();
 }
+
+/// Writes a provider table by hand and reloads the agent.
+fn add_raw_provider(env: &authctl_tests::TestEnv, name: &str, body: &str) {
+    let mut text = read(&env.config_file());
+    text.push_str(&format!("\n[providers.{name}]\n{body}\n"));
+    std::fs::write(env.config_file(), text).unwrap();
+    env.authctl(&["agent", "reload"]).ok();
+}
+
+#[test]
+fn redirect_hosts_ipv6_and_localhost_are_used_literally() {
+    let (env, idp) = setup();
+    for (name, host, expect) in [
+        ("v6", "[::1]", "http://[::1]:"),
+        ("named", "localhost", "http://localhost:"),
+    ] {
+        add_raw_provider(
+            &env,
+            name,
+            &format!(
+                "issuer = \"{}\"\nclient_id = \"authctl-native\"\nscopes = [\"openid\", \"offline_access\"]\nredirect_host = \"{host}\"",
+                idp.issuer
+            ),
+        );
+        let login = env.start_login(&[name]);
+        assert!(
+            login.redirect_uri.starts_with(expect),
+            "{}",
+            login.redirect_uri
+        );
+        assert_eq!(env.browse(&login.url), 0, "{}", env.browser_log());
+        login.finish().ok();
+        env.authctl(&["token", name]).ok();
+    }
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn fixed_redirect_ports_are_tried_in_order_and_all_busy_is_a_clear_error() {
+    let (env, idp) = setup();
+    add_raw_provider(
+        &env,
+        "fixed",
+        &format!(
+            "issuer = \"{}\"\nclient_id = \"authctl-fixed\"\nscopes = [\"openid\", \"offline_access\"]\nredirect_ports = [18765, 18766]",
+            idp.issuer
+        ),
+    );
+    // The first port is busy: the login falls to the next one, which the server matches exactly.
+    let busy = std::net::TcpListener::bind("127.0.0.1:18765").unwrap();
+    let r = env.authctl(&["login", "fixed"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("127.0.0.1%3A18766") || r.stderr.contains("127.0.0.1:18766"),
+        "{}",
+        r.stderr
+    );
+    // Both busy: a clear error naming the ports.
+    let busy2 = std::net::TcpListener::bind("127.0.0.1:18766").unwrap();
+    let r = env.authctl(&["login", "fixed"]);
+    r.expect_code(7);
+    assert!(
+        r.stderr.contains("18765, 18766") && r.stderr.contains("redirect_ports"),
+        "{}",
+        r.stderr
+    );
+    drop((busy, busy2));
+    env.authctl(&["agent", "stop"]).ok();
+}
