@@ -24,6 +24,7 @@ pub mod login;
 pub mod loopback;
 pub mod oauth;
 pub mod paths;
+pub mod presets;
 pub mod refresh;
 pub mod revoke;
 pub mod rpc;

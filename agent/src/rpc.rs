@@ -293,11 +293,24 @@ impl Agent for AgentService {
     ) -> Result<Response<pb::AddProviderResponse>, Status> {
         self.state.touch_activity();
         let r = request.into_inner();
-        let p = ProviderConfig {
-            issuer: (!r.issuer.is_empty()).then(|| r.issuer.clone()),
-            client_id: r.client_id.clone(),
-            scopes: r.scopes.clone(),
-            ..ProviderConfig::default()
+        let p = if r.preset.is_empty() {
+            ProviderConfig {
+                issuer: (!r.issuer.is_empty()).then(|| r.issuer.clone()),
+                client_id: r.client_id.clone(),
+                scopes: r.scopes.clone(),
+                ..ProviderConfig::default()
+            }
+        } else {
+            let args = r.preset_args.clone().into_iter().collect();
+            let mut p = crate::presets::build(&r.preset, &args, &r.client_id)
+                .map_err(AgentError::InvalidArgument)?;
+            if !r.scopes.is_empty() {
+                p.scopes.clone_from(&r.scopes);
+            }
+            if !r.issuer.is_empty() {
+                p.issuer = Some(r.issuer.clone());
+            }
+            p
         };
         config::validate_provider(&r.name, &p).map_err(|(key, msg)| {
             AgentError::InvalidArgument(if key.is_empty() {
@@ -386,6 +399,23 @@ impl Agent for AgentService {
         Ok(Response::new(pb::RemoveProviderResponse {
             config_path: path.display().to_string(),
         }))
+    }
+
+    async fn list_presets(
+        &self,
+        _r: Request<pb::ListPresetsRequest>,
+    ) -> Result<Response<pb::ListPresetsResponse>, Status> {
+        let presets = crate::presets::PRESETS
+            .iter()
+            .map(|p| pb::PresetInfo {
+                name: p.name.into(),
+                description: p.description.into(),
+                required_args: p.required.iter().map(|a| (*a).to_owned()).collect(),
+                optional_args: p.optional.iter().map(|a| (*a).to_owned()).collect(),
+                note: p.note.into(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListPresetsResponse { presets }))
     }
 
     async fn reload(

@@ -160,6 +160,9 @@ _authctl() {
             authctl__subcmd__help__subcmd__provider,list)
                 cmd="authctl__subcmd__help__subcmd__provider__subcmd__list"
                 ;;
+            authctl__subcmd__help__subcmd__provider,presets)
+                cmd="authctl__subcmd__help__subcmd__provider__subcmd__presets"
+                ;;
             authctl__subcmd__help__subcmd__provider,remove)
                 cmd="authctl__subcmd__help__subcmd__provider__subcmd__remove"
                 ;;
@@ -172,6 +175,9 @@ _authctl() {
             authctl__subcmd__provider,list)
                 cmd="authctl__subcmd__provider__subcmd__list"
                 ;;
+            authctl__subcmd__provider,presets)
+                cmd="authctl__subcmd__provider__subcmd__presets"
+                ;;
             authctl__subcmd__provider,remove)
                 cmd="authctl__subcmd__provider__subcmd__remove"
                 ;;
@@ -183,6 +189,9 @@ _authctl() {
                 ;;
             authctl__subcmd__provider__subcmd__help,list)
                 cmd="authctl__subcmd__provider__subcmd__help__subcmd__list"
+                ;;
+            authctl__subcmd__provider__subcmd__help,presets)
+                cmd="authctl__subcmd__provider__subcmd__help__subcmd__presets"
                 ;;
             authctl__subcmd__provider__subcmd__help,remove)
                 cmd="authctl__subcmd__provider__subcmd__help__subcmd__remove"
@@ -740,7 +749,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help__subcmd__provider)
-            opts="add list remove"
+            opts="add list presets remove"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -768,6 +777,20 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help__subcmd__provider__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__provider__subcmd__presets)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -864,7 +887,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__provider)
-            opts="-h -V --help --version add list remove help"
+            opts="-h -V --help --version add list presets remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -878,13 +901,41 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__provider__subcmd__add)
-            opts="-h -V --issuer --client-id --scope --client-secret-stdin --replace --help --version"
+            opts="-h -V --issuer --preset --tenant --domain --realm --base-url --audience --auth-server --client-id --scope --client-secret-stdin --replace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --issuer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --preset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --realm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audience)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth-server)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -904,7 +955,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__provider__subcmd__help)
-            opts="add list remove help"
+            opts="add list presets remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -959,6 +1010,20 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__provider__subcmd__help__subcmd__presets)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__provider__subcmd__help__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -975,6 +1040,20 @@ _authctl() {
             ;;
         authctl__subcmd__provider__subcmd__list)
             opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__provider__subcmd__presets)
+            opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -55,13 +55,21 @@ complete -c authctl -n "__fish_authctl_using_subcommand status" -s V -l version 
 complete -c authctl -n "__fish_authctl_using_subcommand logout" -l no-revoke -d 'Do not revoke the refresh token at the provider; only delete it here'
 complete -c authctl -n "__fish_authctl_using_subcommand logout" -s h -l help -d 'Print help'
 complete -c authctl -n "__fish_authctl_using_subcommand logout" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -s h -l help -d 'Print help'
-complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -f -a "add" -d 'Add a provider (OpenID Connect discovery from --issuer)'
-complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -f -a "list" -d 'List the configured providers'
-complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -f -a "remove" -d 'Remove a provider (log out its accounts first)'
-complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l issuer -d 'The issuer URL; endpoints are discovered from it' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list presets remove help" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list presets remove help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list presets remove help" -f -a "add" -d 'Add a provider (OpenID Connect discovery from --issuer, or a --preset)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list presets remove help" -f -a "list" -d 'List the configured providers'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list presets remove help" -f -a "presets" -d 'List the provider presets (`provider add NAME --preset P`)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list presets remove help" -f -a "remove" -d 'Remove a provider (log out its accounts first)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and not __fish_seen_subcommand_from add list presets remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l issuer -d 'The issuer URL; endpoints are discovered from it (not needed with --preset)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l preset -d 'Fill endpoints and quirks from a preset: google, microsoft, github, gitlab, okta, auth0, keycloak (see `authctl provider presets`)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l tenant -d 'Preset argument: the Entra tenant (id, domain, `organizations` or `common`)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l domain -d 'Preset argument: the Okta or Auth0 domain' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l realm -d 'Preset argument: the Keycloak realm' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l base-url -d 'Preset argument: the Keycloak or self-managed GitLab base URL' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l audience -d 'Preset argument: the Auth0 API audience' -r
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l auth-server -d 'Preset argument: the Okta authorization server (default `default`)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l client-id -d 'The OAuth client id registered at the provider (a native/desktop client)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l scope -d 'Default scopes for logins (repeatable), e.g. --scope openid --scope offline_access' -r
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from add" -l client-secret-stdin -d 'Read a client secret from stdin (for providers that insist on one); stored in the secret store, never in config.toml'
@@ -71,10 +79,13 @@ complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from list" -l json -d 'Print JSON for scripts'
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from presets" -s h -l help -d 'Print help'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from presets" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a provider (OpenID Connect discovery from --issuer)'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a provider (OpenID Connect discovery from --issuer, or a --preset)'
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the configured providers'
+complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "presets" -d 'List the provider presets (`provider add NAME --preset P`)'
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a provider (log out its accounts first)'
 complete -c authctl -n "__fish_authctl_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand agent; and not __fish_seen_subcommand_from start stop status reload install uninstall help" -s h -l help -d 'Print help'
@@ -130,8 +141,9 @@ complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "doctor" -d 'Check the set-up (socket, agent, secret store, keyring, service, browser, providers)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "generate" -d 'Generate shell completions or the man page'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from login token status logout provider agent doctor generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "add" -d 'Add a provider (OpenID Connect discovery from --issuer)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "add" -d 'Add a provider (OpenID Connect discovery from --issuer, or a --preset)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "list" -d 'List the configured providers'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "presets" -d 'List the provider presets (`provider add NAME --preset P`)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "remove" -d 'Remove a provider (log out its accounts first)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "start" -d 'Start authctl-agent in the background and wait until it answers'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "stop" -d 'Stop the running agent (it drains requests and removes its socket)'

@@ -66,7 +66,15 @@ pub fn verify(
     nonce: Option<&str>,
 ) -> Result<Identity, IdTokenError> {
     let invalid = |e: &dyn std::fmt::Display| IdTokenError::Invalid(e.to_string());
-    let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|e| invalid(&e))?;
+    // A provider configured without an issuer (multi-tenant endpoints) cannot have its `iss`
+    // compared; signature, audience, expiry and nonce are still checked.
+    let check_issuer = !issuer.is_empty();
+    let issuer = IssuerUrl::new(if check_issuer {
+        issuer.to_owned()
+    } else {
+        "https://issuer.invalid".into()
+    })
+    .map_err(|e| invalid(&e))?;
     let client_id = ClientId::new(client_id.to_owned());
     let verifier = match client_secret {
         Some(s) => CoreIdTokenVerifier::new_confidential_client(
@@ -77,7 +85,8 @@ pub fn verify(
         ),
         None => CoreIdTokenVerifier::new_public_client(client_id, issuer, jwks),
     }
-    .set_time_fn(|| chrono::Utc::now() - CLOCK_SKEW);
+    .set_time_fn(|| chrono::Utc::now() - CLOCK_SKEW)
+    .require_issuer_match(check_issuer);
     let token: CoreIdToken = id_token
         .expose_secret()
         .parse()

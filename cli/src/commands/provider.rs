@@ -3,7 +3,9 @@
 
 use std::io::Read;
 
-use authctl_client::proto::{AddProviderRequest, ListProvidersRequest, RemoveProviderRequest};
+use authctl_client::proto::{
+    AddProviderRequest, ListPresetsRequest, ListProvidersRequest, RemoveProviderRequest,
+};
 use clap::{Args, Subcommand};
 
 use crate::error::CliError;
@@ -11,14 +13,16 @@ use crate::output::println_out;
 
 #[derive(Subcommand)]
 pub enum ProviderCommand {
-    /// Add a provider (OpenID Connect discovery from --issuer)
-    Add(AddArgs),
+    /// Add a provider (OpenID Connect discovery from --issuer, or a --preset)
+    Add(Box<AddArgs>),
     /// List the configured providers
     List {
         /// Print JSON for scripts
         #[arg(long)]
         json: bool,
     },
+    /// List the provider presets (`provider add NAME --preset P`)
+    Presets,
     /// Remove a provider (log out its accounts first)
     Remove {
         /// Provider name
@@ -30,9 +34,31 @@ pub enum ProviderCommand {
 pub struct AddArgs {
     /// A name for the provider (letters, digits, '.', '_', '-')
     name: String,
-    /// The issuer URL; endpoints are discovered from it
+    /// The issuer URL; endpoints are discovered from it (not needed with --preset)
+    #[arg(long, required_unless_present = "preset")]
+    issuer: Option<String>,
+    /// Fill endpoints and quirks from a preset: google, microsoft, github, gitlab, okta, auth0,
+    /// keycloak (see `authctl provider presets`)
     #[arg(long)]
-    issuer: String,
+    preset: Option<String>,
+    /// Preset argument: the Entra tenant (id, domain, `organizations` or `common`)
+    #[arg(long, requires = "preset")]
+    tenant: Option<String>,
+    /// Preset argument: the Okta or Auth0 domain
+    #[arg(long, requires = "preset")]
+    domain: Option<String>,
+    /// Preset argument: the Keycloak realm
+    #[arg(long, requires = "preset")]
+    realm: Option<String>,
+    /// Preset argument: the Keycloak or self-managed GitLab base URL
+    #[arg(long, requires = "preset")]
+    base_url: Option<String>,
+    /// Preset argument: the Auth0 API audience
+    #[arg(long, requires = "preset")]
+    audience: Option<String>,
+    /// Preset argument: the Okta authorization server (default `default`)
+    #[arg(long, requires = "preset")]
+    auth_server: Option<String>,
     /// The OAuth client id registered at the provider (a native/desktop client)
     #[arg(long)]
     client_id: String,
@@ -69,11 +95,23 @@ pub async fn run(c: ProviderCommand) -> Result<(), CliError> {
                 .raw()
                 .add_provider(AddProviderRequest {
                     name: a.name.clone(),
-                    issuer: a.issuer,
+                    issuer: a.issuer.unwrap_or_default(),
                     client_id: a.client_id,
                     scopes: a.scopes,
                     client_secret,
                     replace: a.replace,
+                    preset: a.preset.unwrap_or_default(),
+                    preset_args: [
+                        ("tenant", a.tenant),
+                        ("domain", a.domain),
+                        ("realm", a.realm),
+                        ("base_url", a.base_url),
+                        ("audience", a.audience),
+                        ("auth_server", a.auth_server),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+                    .collect(),
                 })
                 .await
                 .map_err(|s| client.error(s))?
@@ -118,6 +156,33 @@ pub async fn run(c: ProviderCommand) -> Result<(), CliError> {
                         p.accounts
                     ));
                 }
+            }
+        }
+        ProviderCommand::Presets => {
+            let r = client
+                .raw()
+                .list_presets(ListPresetsRequest {})
+                .await
+                .map_err(|s| client.error(s))?
+                .into_inner();
+            for p in r.presets {
+                let mut args: Vec<String> = p
+                    .required_args
+                    .iter()
+                    .map(|a| format!("--{}", a.replace('_', "-")))
+                    .collect();
+                args.extend(
+                    p.optional_args
+                        .iter()
+                        .map(|a| format!("[--{}]", a.replace('_', "-"))),
+                );
+                println_out(&format!(
+                    "{:<10} {}  {}",
+                    p.name,
+                    p.description,
+                    args.join(" ")
+                ));
+                println_out(&format!("{:<10} note: {}", "", p.note));
             }
         }
         ProviderCommand::Remove { name } => {

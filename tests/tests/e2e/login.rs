@@ -126,3 +126,64 @@ fn fixed_redirect_ports_are_tried_in_order_and_all_busy_is_a_clear_error() {
     drop((busy, busy2));
     env.authctl(&["agent", "stop"]).ok();
 }
+
+#[test]
+fn presets_fill_endpoints_and_quirks_and_name_missing_arguments() {
+    let (env, _idp) = setup();
+    let list = env.authctl(&["provider", "presets"]).ok().stdout.clone();
+    for p in [
+        "google",
+        "microsoft",
+        "github",
+        "gitlab",
+        "okta",
+        "auth0",
+        "keycloak",
+    ] {
+        assert!(list.contains(p), "{list}");
+    }
+    env.authctl(&[
+        "provider",
+        "add",
+        "work",
+        "--preset",
+        "microsoft",
+        "--tenant",
+        "organizations",
+        "--client-id",
+        "cid",
+    ])
+    .ok();
+    let config = read(&env.config_file());
+    assert!(
+        config.contains("https://login.microsoftonline.com/organizations/oauth2/v2.0/authorize"),
+        "{config}"
+    );
+    assert!(config.contains("redirect_host = \"localhost\""), "{config}");
+    env.authctl(&[
+        "provider",
+        "add",
+        "gh",
+        "--preset",
+        "github",
+        "--client-id",
+        "Iv1.abc",
+    ])
+    .ok();
+    assert!(read(&env.config_file()).contains("https://github.com/login/device/code"));
+    let r = env.authctl(&[
+        "provider",
+        "add",
+        "o",
+        "--preset",
+        "okta",
+        "--client-id",
+        "x",
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("--domain"), "{}", r.stderr);
+    // Neither --issuer nor --preset: a usage error from the CLI itself.
+    env.authctl(&["provider", "add", "x", "--client-id", "x"])
+        .expect_code(2);
+    env.authctl(&["agent", "stop"]).ok();
+}
