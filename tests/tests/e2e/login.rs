@@ -187,3 +187,68 @@ fn presets_fill_endpoints_and_quirks_and_name_missing_arguments() {
         .expect_code(2);
     env.authctl(&["agent", "stop"]).ok();
 }
+
+#[test]
+fn a_callback_from_another_issuer_is_refused_rfc9207() {
+    let (env, idp) = setup();
+    let login = env.start_login(&["corp"]);
+    let url = format!(
+        "{}?code=stolen&state={}&iss=http%3A%2F%2Fevil.example",
+        login.redirect_uri, login.state
+    );
+    let (status, body) = authctl_tests::http("GET", &url, None).unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("RFC 9207"), "{body}");
+    let r = login.finish();
+    r.expect_code(7);
+    assert!(
+        r.stderr.contains("http://evil.example") && r.stderr.contains("mix-up"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        idp.token_calls("authorization_code"),
+        0,
+        "no code exchange for a mixed-up response"
+    );
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn confidential_clients_with_client_secret_post_log_in() {
+    let (env, idp) = setup();
+    env.authctl_stdin(
+        &[
+            "provider",
+            "add",
+            "post",
+            "--issuer",
+            &idp.issuer,
+            "--client-id",
+            "authctl-post",
+            "--scope",
+            "openid",
+            "--scope",
+            "offline_access",
+            "--client-secret-stdin",
+        ],
+        "post-secret",
+    )
+    .ok();
+    let text = read(&env.config_file()).replace(
+        "client_id = \"authctl-post\"",
+        "client_id = \"authctl-post\"\ntoken_endpoint_auth_method = \"client_secret_post\"",
+    );
+    std::fs::write(env.config_file(), text).unwrap();
+    env.authctl(&["agent", "reload"]).ok();
+    env.authctl(&["login", "post"]).ok();
+    let t = env
+        .authctl(&["token", "post", "--refresh"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(idp.introspect(&t)["active"], true);
+    assert!(!read(&env.config_file()).contains("post-secret"));
+    env.authctl(&["agent", "stop"]).ok();
+}
