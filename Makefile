@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CARGO_BIN ?= $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 
-.PHONY: install test lint ci bench fmt
+.PHONY: install test lint ci bench bench-quick fmt
 
 ## Build, install (into ~/.cargo/bin) and start the agent, then show its status.
 install:
@@ -26,3 +26,10 @@ lint:
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 ci: lint test
+
+## Benchmarks side by side with oidc-agent (bench/README.md); installs hyperfine and oidc-agent-cli.
+bench:
+	bench/run
+
+bench-quick:
+	bench/run --quick
