@@ -113,6 +113,7 @@ impl EchoProcess {
     /// It could not be started or did not bind within 10 s.
     pub fn spawn(token: &pb::Token) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("authctl-echo-").tempdir()?;
+        crate::register_temp(dir.path());
         let token_file = dir.path().join("token.bin");
         std::fs::write(&token_file, token.encode_to_vec())?;
         let socket = dir.path().join("echo.sock");

@@ -38,6 +38,18 @@ const ROWS: &[(&str, &str, RowFn)] = &[
     ("8", "login overhead", rows::row8),
 ];
 
+/// Temporary files and directories of this run, removed by the signal handler (destructors do
+/// not run when a signal ends the process).
+static TEMP_PATHS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers a temporary path for removal on a signal.
+pub fn register_temp(path: &std::path::Path) {
+    TEMP_PATHS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(path.to_owned());
+}
+
 /// The text of a panic payload.
 pub fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
     e.downcast_ref::<String>()
@@ -85,12 +97,31 @@ fn install_signal_cleanup() {
                 _ = hup.recv() => {}
             }
             eprintln!("authctl-bench: interrupted; stopping child processes");
-            let pids = children();
-            if !pids.is_empty() {
+            // A child leading its own process group (oidc-agent and its workers) goes as a group.
+            let targets: Vec<String> = children()
+                .into_iter()
+                .map(|pid| {
+                    if group_leader(&pid) {
+                        format!("-{pid}")
+                    } else {
+                        pid
+                    }
+                })
+                .collect();
+            if !targets.is_empty() {
                 let _ = std::process::Command::new("kill")
                     .arg("-TERM")
-                    .args(&pids)
+                    .arg("--")
+                    .args(&targets)
                     .status();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let paths = TEMP_PATHS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            for p in paths {
+                let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
             }
             std::process::exit(130);
         });
@@ -108,6 +139,17 @@ fn children() -> Vec<String> {
         }
     }
     pids
+}
+
+/// Whether process `pid` leads its own process group (`/proc/PID/stat` field 5).
+fn group_leader(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_whitespace().nth(2).map(|g| g == pid)
+        })
+        .unwrap_or(false)
 }
 
 fn command_line(program: &str, args: &[&str]) -> String {

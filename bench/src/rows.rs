@@ -420,6 +420,7 @@ pub fn row3(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     match crate::setup::which("hyperfine") {
         Some(hf) => {
             let dir = tempfile::tempdir()?;
+            crate::register_temp(dir.path());
             let json = dir.path().join("hyperfine.json");
             let mut base = oidc.command(&hf);
             for (k, v) in w.main.env.command(&authctl).get_envs() {

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::Read as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use crate::echo::EchoProcess;
 #[must_use]
 pub fn bench_env() -> TestEnv {
     let mut env = TestEnv::new();
+    crate::register_temp(env.root.path());
     env.set("AUTHCTL_LOG", "info");
     env
 }
@@ -246,6 +248,7 @@ impl OidcAgent {
         let dir = tempfile::Builder::new()
             .prefix("authctl-bench-oidc-")
             .tempdir()?;
+        crate::register_temp(dir.path());
         for d in ["home", "config", "tmp", "shim"] {
             std::fs::create_dir_all(dir.path().join(d))?;
         }
@@ -261,7 +264,9 @@ impl OidcAgent {
         }
         let socket = dir.path().join("oidc-agent.sock");
         let log = File::create(dir.path().join("agent.log"))?;
+        // Its own process group: oidc-agent forks workers, and all of them must go at the end.
         let child = oidc_command(dir.path(), &socket, &agent)
+            .process_group(0)
             .arg("-d")
             .arg(format!("--socket-path={}", socket.display()))
             .stdout(log.try_clone()?)
@@ -355,6 +360,10 @@ impl OidcAgent {
 
 impl Drop for OidcAgent {
     fn drop(&mut self) {
+        // The whole group: the agent and the workers it forked.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -406,10 +415,12 @@ fn start_idps() -> anyhow::Result<(Idp, Idp, Idp)> {
     let spawn = |ttl: Option<u64>| {
         std::thread::spawn(move || {
             std::panic::catch_unwind(|| {
-                Idp::start(IdpOptions {
+                let idp = Idp::start(IdpOptions {
                     access_token_ttl: ttl,
                     port: None,
-                })
+                });
+                crate::register_temp(idp.log_path());
+                idp
             })
             .map_err(|e| crate::panic_text(&*e))
         })
