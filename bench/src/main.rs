@@ -42,6 +42,9 @@ const ROWS: &[(&str, &str, RowFn)] = &[
 /// not run when a signal ends the process).
 static TEMP_PATHS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
+/// Set when a signal stops the run: nothing new is spawned after it.
+pub static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Registers a temporary path for removal on a signal.
 pub fn register_temp(path: &std::path::Path) {
     TEMP_PATHS
@@ -97,24 +100,11 @@ fn install_signal_cleanup() {
                 _ = hup.recv() => {}
             }
             eprintln!("authctl-bench: interrupted; stopping child processes");
-            // A child leading its own process group (oidc-agent and its workers) goes as a group.
-            let targets: Vec<String> = children()
-                .into_iter()
-                .map(|pid| {
-                    if group_leader(&pid) {
-                        format!("-{pid}")
-                    } else {
-                        pid
-                    }
-                })
-                .collect();
-            if !targets.is_empty() {
-                let _ = std::process::Command::new("kill")
-                    .arg("-TERM")
-                    .arg("--")
-                    .args(&targets)
-                    .status();
-            }
+            STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+            kill_children();
+            // Once more, for anything spawned while the first signal was on its way.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            kill_children();
             std::thread::sleep(std::time::Duration::from_millis(300));
             let paths = TEMP_PATHS
                 .lock()
@@ -128,6 +118,28 @@ fn install_signal_cleanup() {
     });
 }
 
+/// SIGTERM to every child; a child leading its own process group (oidc-agent and its workers)
+/// gets it as a group.
+fn kill_children() {
+    let targets: Vec<String> = children()
+        .into_iter()
+        .map(|pid| {
+            if group_leader(&pid) {
+                format!("-{pid}")
+            } else {
+                pid
+            }
+        })
+        .collect();
+    if !targets.is_empty() {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg("--")
+            .args(&targets)
+            .status();
+    }
+}
+
 /// Our direct children, from `/proc/self/task/*/children`.
 fn children() -> Vec<String> {
     let mut pids = Vec::new();
@@ -139,6 +151,13 @@ fn children() -> Vec<String> {
         }
     }
     pids
+}
+
+/// After a signal, the handler thread cleans up and exits: the main thread only waits for it.
+fn wait_if_stopping() {
+    while STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }
 
 /// Whether process `pid` leads its own process group (`/proc/PID/stat` field 5).
@@ -315,6 +334,7 @@ fn main() -> ExitCode {
     };
     if let Some(w) = &world {
         for (id, name, f) in ROWS {
+            wait_if_stopping();
             if opts
                 .only
                 .as_ref()
@@ -336,6 +356,7 @@ fn main() -> ExitCode {
             ));
         }
     }
+    wait_if_stopping();
     let secs = start.elapsed().as_secs_f64();
     let text = format!(
         "{}{}",

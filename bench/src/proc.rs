@@ -14,6 +14,9 @@ use anyhow::{Context as _, anyhow, bail};
 /// # Errors
 /// It cannot be spawned or exits non-zero.
 pub fn time_ms(cmd: &mut Command) -> anyhow::Result<f64> {
+    if crate::STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+        bail!("stopping");
+    }
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let t = Instant::now();
     let status = cmd

@@ -59,6 +59,9 @@ impl Agent {
     /// # Errors
     /// The binary cannot be started.
     pub fn spawn_nowait(env: &TestEnv, log: &Path) -> anyhow::Result<Self> {
+        if crate::STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+            bail!("stopping");
+        }
         let child = env
             .command(&bin("authctl-agent"))
             .stdout(Stdio::null())
