@@ -104,6 +104,18 @@ impl AccountDb {
         self.lock().values().cloned().collect()
     }
 
+    /// How many accounts there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AccountRecord>> {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -191,6 +191,21 @@ impl TokenCache {
 
     /// The lock that serialises refreshes of one account (all keys share the refresh token).
     #[must_use]
+    /// Waits until no refresh is in flight (a rotated refresh token being stored), for a stop.
+    pub async fn quiesce(&self) {
+        let locks: Vec<_> = self
+            .locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for lock in locks {
+            drop(lock.lock().await);
+        }
+    }
+
+    /// The lock that keeps one refresh of `account` in flight.
     pub fn refresh_lock(&self, account: &str) -> Arc<tokio::sync::Mutex<()>> {
         Arc::clone(
             self.locks

@@ -131,7 +131,7 @@ pub async fn login(
     }
     let http_req = auth.apply(
         state
-            .http
+            .http()
             .post(&endpoint)
             .header("accept", "application/json"),
         &mut form,
@@ -171,7 +171,7 @@ pub async fn login(
         if Instant::now() >= deadline {
             return Err(AgentError::LoginTimeout(limit.as_secs()));
         }
-        match token::request(&state.http, &endpoints.token_endpoint, &auth, &params).await {
+        match token::request(state.http(), &endpoints.token_endpoint, &auth, &params).await {
             Ok(set) => break set,
             Err(e) => match poll_step(&e) {
                 PollStep::Wait(extra) => {

@@ -34,7 +34,7 @@ pub async fn run(state: &AgentState) -> Vec<Check> {
         }
     });
     for (name, p) in &state.config().providers {
-        let c = match discovery::resolve(&state.http, p).await {
+        let c = match discovery::resolve(state.http(), p).await {
             Ok(ep) => check(
                 &format!("provider {name}"),
                 "ok",

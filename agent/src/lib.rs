@@ -101,7 +101,7 @@ pub async fn run(paths: Paths) -> Result<(), StartError> {
     tracing::info!(
         config = %paths.config_file.display(),
         providers = config.providers.len(),
-        accounts = accounts.all().len(),
+        accounts = accounts.len(),
         store = secrets.kind(),
         "starting"
     );
@@ -147,14 +147,36 @@ pub async fn run(paths: Paths) -> Result<(), StartError> {
         .add_service(reflection)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown);
-    // Drain in-flight requests, but never hang a stop on a slow client.
-    let result = served.await;
+    // Drain in-flight requests, but never hang a stop on a client that keeps an idle connection
+    // (or a Watch stream) open: after a short grace the server goes, and only refreshes still
+    // storing a rotated token are waited for.
+    let mut drain_rx = state.shutdown.subscribe();
+    let grace = async move {
+        let _ = drain_rx.wait_for(|v| *v).await;
+        tokio::time::sleep(DRAIN_GRACE).await;
+    };
+    let result = tokio::select! {
+        r = served => r,
+        () = grace => {
+            tracing::info!("closing client connections still open");
+            Ok(())
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(8), state.cache.quiesce())
+        .await
+        .is_err()
+    {
+        tracing::warn!("a refresh is still in flight at exit");
+    }
     if owns_socket {
         let _ = std::fs::remove_file(&paths.socket);
     }
     tracing::info!("stopped");
     result.map_err(StartError::from)
 }
+
+/// How long a stop waits for clients to finish before closing their connections.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 async fn watch_signals(state: &AgentState) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -180,7 +202,7 @@ async fn watch_signals(state: &AgentState) {
     tracing::info!("signal received; shutting down");
     let _ = state.shutdown.send(true);
     // Hard stop if draining takes too long.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
     tracing::warn!("drain timed out; exiting");
     std::process::exit(0);
 }

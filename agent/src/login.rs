@@ -327,7 +327,7 @@ impl Exchange<'_> {
             ("code_verifier", self.verifier.expose_secret()),
         ];
         let set = token::request(
-            &self.state.http,
+            self.state.http(),
             &self.endpoints.token_endpoint,
             &auth,
             &params,
@@ -364,7 +364,7 @@ pub(crate) async fn identify(
             "the provider sent an ID token but has no jwks_uri to verify it".into(),
         )
     })?;
-    let jwks = id_token::fetch_jwks(&state.http, jwks_uri).await?;
+    let jwks = id_token::fetch_jwks(state.http(), jwks_uri).await?;
     let issuer = endpoints
         .issuer
         .as_deref()

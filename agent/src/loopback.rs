@@ -186,13 +186,16 @@ impl Loopback {
             Ok(Some((callback, reply))) => {
                 let (value, page) = finish(callback).await;
                 let _ = reply.send(page);
-                // Let the page reach the browser before the listener goes away.
-                tokio::time::sleep(Duration::from_millis(50)).await;
                 Some(value)
             }
             _ => None,
         };
-        accept.abort();
+        // Stop accepting shortly after: connections already accepted (the one showing the page)
+        // run in their own tasks, and nothing waits on this.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            accept.abort();
+        });
         result
     }
 }

@@ -68,8 +68,7 @@ pub async fn get_token(state: &AgentHandle, req: &TokenRequest) -> Result<Served
     // One refresh in flight per account: later callers wait here, then find the new token. The
     // lock is per account, not per key, because every key of an account refreshes with the same
     // (rotating) refresh token.
-    let lock = state.cache.refresh_lock(&account.name);
-    let _guard = lock.lock().await;
+    let mut guard = state.cache.refresh_lock(&account.name).lock_owned().await;
     let cached = state.cache.get(&key);
     if let Some(t) = &cached {
         let newer = seen.as_ref().is_none_or(|s| t.generation > s.generation);
@@ -94,7 +93,14 @@ pub async fn get_token(state: &AgentHandle, req: &TokenRequest) -> Result<Served
         crate::backoff::Backoff::new(Duration::from_millis(250), Duration::from_secs(2));
     let started = std::time::Instant::now();
     loop {
-        match refresh(state, &account.name, &key).await {
+        let (result, back) = refresh(state, &account.name, &key, guard).await;
+        let Some(back) = back else {
+            return Err(result.err().unwrap_or_else(|| {
+                AgentError::Internal("refresh task ended without a result".into())
+            }));
+        };
+        guard = back;
+        match result {
             Ok(t) => {
                 state.cache.touch(&key, now_unix());
                 supervisor::ensure(state, &account.name);
@@ -165,8 +171,7 @@ pub async fn refresh_background(
     key: &TokenKey,
     generation: u64,
 ) -> Result<(), AgentError> {
-    let lock = state.cache.refresh_lock(account);
-    let _guard = lock.lock().await;
+    let guard = state.cache.refresh_lock(account).lock_owned().await;
     if state
         .cache
         .get(key)
@@ -174,7 +179,7 @@ pub async fn refresh_background(
     {
         return Ok(());
     }
-    match refresh(state, account, key).await {
+    match refresh(state, account, key, guard).await.0 {
         Ok(_) => Ok(()),
         Err(AgentError::ProviderUnavailable { provider, source }) => {
             state.record_failure(account, &source);
@@ -217,8 +222,36 @@ async fn current_refresh_token(
         .await?)
 }
 
-/// Performs one refresh for `key` (the caller holds the account's refresh lock).
+/// Performs one refresh for `key` under the account's refresh lock (`guard`), and hands the
+/// guard back for a retry.
+///
+/// The refresh runs in a task of its own that holds the guard: a caller that goes away (a client
+/// cancelling its call) must not cut it off between the provider rotating the refresh token and
+/// the new one being stored, and no other refresh may start before it has finished.
 async fn refresh(
+    state: &AgentHandle,
+    account: &str,
+    key: &TokenKey,
+    guard: RefreshGuard,
+) -> (Result<CachedToken, AgentError>, Option<RefreshGuard>) {
+    let task_state = std::sync::Arc::clone(state);
+    let (account, key) = (account.to_owned(), key.clone());
+    let task = tokio::spawn(async move {
+        let result = refresh_locked(&task_state, &account, &key).await;
+        (result, guard)
+    });
+    match task.await {
+        Ok((result, guard)) => (result, Some(guard)),
+        Err(e) => (
+            Err(AgentError::Internal(format!("refresh task failed: {e}"))),
+            None,
+        ),
+    }
+}
+
+type RefreshGuard = tokio::sync::OwnedMutexGuard<()>;
+
+async fn refresh_locked(
     state: &AgentState,
     account: &str,
     key: &TokenKey,
@@ -254,7 +287,7 @@ async fn refresh(
         params.push(("resource", &key.resource)); // RFC 8707 §2.2
     }
     tracing::debug!(%account, %provider, "refreshing");
-    let result = token::request(&state.http, &endpoints.token_endpoint, &auth, &params).await;
+    let result = token::request(state.http(), &endpoints.token_endpoint, &auth, &params).await;
     match result {
         Ok(set) => Ok(accept(state, account, key, set).await),
         Err(e) if e.is_definitive() => {

@@ -36,7 +36,7 @@ pub async fn revoke(state: &AgentState, account: &AccountRecord) -> (bool, Strin
         ("token", rt.expose_secret()),
         ("token_type_hint", "refresh_token"),
     ];
-    let req = auth.apply(state.http.post(&endpoint), &mut form);
+    let req = auth.apply(state.http().post(&endpoint), &mut form);
     match req.form(&form).send().await {
         // RFC 7009 §2.2: 200 whether or not the token was valid.
         Ok(r) if r.status().is_success() => (true, String::new()),

@@ -22,7 +22,10 @@ pub struct AgentState {
     config: RwLock<Arc<Config>>,
     pub secrets: Secrets,
     pub accounts: AccountDb,
-    pub http: reqwest::Client,
+    /// Built on first use: loading the root certificates is the costliest part of start-up, and
+    /// a cache-hit request never needs it.
+    http: std::sync::OnceLock<reqwest::Client>,
+    http_timeout: Duration,
     endpoints: Mutex<HashMap<String, Arc<Endpoints>>>,
     pub cache: TokenCache,
     /// Rotated refresh tokens whose durable write failed: used before the store's copy, and
@@ -59,17 +62,23 @@ pub fn now_unix() -> i64 {
 }
 
 impl AgentState {
+    /// The HTTP client for provider calls.
+    pub fn http(&self) -> &reqwest::Client {
+        self.http
+            .get_or_init(|| crate::oauth::http_client(self.http_timeout))
+    }
+
     /// Builds the state.
     #[must_use]
     pub fn new(paths: Paths, config: Config, secrets: Secrets, accounts: AccountDb) -> AgentHandle {
-        let http =
-            crate::oauth::http_client(Duration::from_secs(config.agent.http_timeout_seconds));
+        let http_timeout = Duration::from_secs(config.agent.http_timeout_seconds);
         Arc::new(Self {
             paths,
             config: RwLock::new(Arc::new(config)),
             secrets,
             accounts,
-            http,
+            http: std::sync::OnceLock::new(),
+            http_timeout,
             endpoints: Mutex::new(HashMap::new()),
             cache: TokenCache::default(),
             unsaved: Mutex::new(HashMap::new()),
@@ -201,7 +210,7 @@ impl AgentState {
             return Ok(Arc::clone(ep));
         }
         let config = self.provider(provider)?;
-        let ep = Arc::new(discovery::resolve(&self.http, &config).await?);
+        let ep = Arc::new(discovery::resolve(self.http(), &config).await?);
         self.endpoints
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
