@@ -48,6 +48,9 @@ pub struct AgentSettings {
     /// 0 = never. For socket-activated services, which start the agent again on the next
     /// connection.
     pub idle_timeout_seconds: u64,
+    /// After an on-demand login (`GetToken{interactive}`) fails, no new one starts for this many
+    /// seconds for that account: a tool asking in a loop cannot open tab after tab.
+    pub interactive_retry_seconds: u64,
 }
 
 impl Default for AgentSettings {
@@ -59,6 +62,7 @@ impl Default for AgentSettings {
             login_timeout_seconds: 300,
             refresh_idle_seconds: 3600,
             idle_timeout_seconds: 0,
+            interactive_retry_seconds: 30,
         }
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod backoff;
+pub mod browser;
 pub mod cache;
 pub mod config;
 pub mod device;
@@ -23,6 +24,7 @@ pub mod hardening;
 pub mod login;
 pub mod loopback;
 pub mod oauth;
+pub mod ondemand;
 pub mod paths;
 pub mod presets;
 pub mod refresh;

@@ -53,6 +53,28 @@ pub struct LoginOutcome {
     pub warnings: Vec<String>,
 }
 
+/// Counts a login in progress for as long as it lives.
+pub struct InFlight(crate::state::AgentHandle);
+
+impl InFlight {
+    #[must_use]
+    pub fn new(state: &crate::state::AgentHandle) -> Self {
+        state
+            .logins_in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(std::sync::Arc::clone(state))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .logins_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.touch_activity();
+    }
+}
+
 /// Which provider and account name a login is for.
 fn plan(state: &AgentState, req: &LoginRequest) -> Result<(String, String), AgentError> {
     let config = state.config();

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use crate::accounts::AccountRecord;
 use crate::config::{self, ConfigError, ProviderConfig};
 use crate::error::AgentError;
-use crate::login::{self, Progress};
+use crate::login::{self, InFlight, Progress};
 use crate::refresh::{self, TokenRequest};
 use crate::state::AgentHandle;
 use crate::store;
@@ -111,7 +111,15 @@ impl Agent for AgentService {
             min_ttl: (r.min_ttl_seconds > 0).then_some(u64::from(r.min_ttl_seconds)),
             force_refresh: r.force_refresh,
         };
-        let s = refresh::get_token(&self.state, &req).await?;
+        let s = match refresh::get_token(&self.state, &req).await {
+            Err(e)
+                if r.interactive && crate::ondemand::needs_login(&self.state, &req.account, &e) =>
+            {
+                crate::ondemand::login(&self.state, &req.account).await?;
+                refresh::get_token(&self.state, &req).await?
+            }
+            other => other?,
+        };
         Ok(Response::new(pb::Token {
             access_token: s.token.access_token.expose_secret().to_owned(),
             token_type: s.token.token_type.clone(),
@@ -494,26 +502,5 @@ impl Agent for AgentService {
         tracing::info!("shutdown requested over the socket");
         let _ = self.state.shutdown.send(true);
         Ok(Response::new(pb::ShutdownResponse {}))
-    }
-}
-
-/// Counts a login in progress for as long as it lives.
-struct InFlight(AgentHandle);
-
-impl InFlight {
-    fn new(state: &AgentHandle) -> Self {
-        state
-            .logins_in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self(AgentHandle::clone(state))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0
-            .logins_in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        self.0.touch_activity();
     }
 }

@@ -42,6 +42,8 @@ pub struct AgentState {
     pub last_activity: std::sync::atomic::AtomicI64,
     /// Logins in progress (an idle exit must not cut one off).
     pub logins_in_flight: std::sync::atomic::AtomicUsize,
+    /// Shared on-demand logins (`GetToken{interactive}`).
+    pub ondemand: crate::ondemand::OnDemand,
 }
 
 struct Failure {
@@ -89,6 +91,7 @@ impl AgentState {
             failures: Mutex::new(HashMap::new()),
             last_activity: std::sync::atomic::AtomicI64::new(now_unix()),
             logins_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            ondemand: crate::ondemand::OnDemand::default(),
         })
     }
 

@@ -1095,7 +1095,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__token)
-            opts="-h -V --scope --resource --min-ttl --refresh --json --help --version"
+            opts="-h -V --scope --resource --min-ttl --refresh --interactive --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

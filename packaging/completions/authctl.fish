@@ -46,6 +46,7 @@ complete -c authctl -n "__fish_authctl_using_subcommand token" -l scope -d 'Ask 
 complete -c authctl -n "__fish_authctl_using_subcommand token" -l resource -d 'RFC 8707 resource indicator (audience) for the token' -r
 complete -c authctl -n "__fish_authctl_using_subcommand token" -l min-ttl -d 'The token must stay valid at least this many seconds (default: the agent\'s min_ttl_seconds)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand token" -l refresh -d 'Refresh now even if the cached token is still valid'
+complete -c authctl -n "__fish_authctl_using_subcommand token" -l interactive -d 'If the account needs a login (or does not exist yet but a provider of that name does), have the agent open the browser and wait for it; concurrent callers share one login'
 complete -c authctl -n "__fish_authctl_using_subcommand token" -l json -d 'Print a JSON object (access_token, token_type, expires_at, scopes, account) instead'
 complete -c authctl -n "__fish_authctl_using_subcommand token" -s h -l help -d 'Print help'
 complete -c authctl -n "__fish_authctl_using_subcommand token" -s V -l version -d 'Print version'

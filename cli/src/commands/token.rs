@@ -23,6 +23,10 @@ pub struct TokenArgs {
     /// Refresh now even if the cached token is still valid
     #[arg(long)]
     refresh: bool,
+    /// If the account needs a login (or does not exist yet but a provider of that name does),
+    /// have the agent open the browser and wait for it; concurrent callers share one login
+    #[arg(long)]
+    interactive: bool,
     /// Print a JSON object (access_token, token_type, expires_at, scopes, account) instead
     #[arg(long)]
     json: bool,
@@ -30,7 +34,7 @@ pub struct TokenArgs {
 
 pub async fn run(a: TokenArgs) -> Result<(), CliError> {
     let mut client = super::connect().await?;
-    let req = GetTokenRequest {
+    let mut req = GetTokenRequest {
         account: a.account.clone(),
         scopes: a.scopes,
         resource: a.resource.unwrap_or_default(),
@@ -38,7 +42,20 @@ pub async fn run(a: TokenArgs) -> Result<(), CliError> {
         interactive: false,
         force_refresh: a.refresh,
     };
-    let t = client.get_token_with(req).await.map_err(|e| {
+    // Ask without a login first, so the user hears why the call waits when one is needed.
+    let mut result = client.get_token_with(req.clone()).await;
+    if a.interactive
+        && let Err(e) = &result
+        && (e.is_login_required() || e.is_not_found())
+    {
+        eprintln!(
+            "authctl: `{}` needs a login; the agent is opening your browser — finish the login there (Ctrl-C to stop waiting)",
+            a.account
+        );
+        req.interactive = true;
+        result = client.get_token_with(req).await;
+    }
+    let t = result.map_err(|e| {
         let login = e.is_login_required();
         let err = CliError::from(e);
         if login {

@@ -252,3 +252,89 @@ fn confidential_clients_with_client_secret_post_log_in() {
     assert!(!read(&env.config_file()).contains("post-secret"));
     env.authctl(&["agent", "stop"]).ok();
 }
+
+/// Runs `authctl token ARGS` in `n` threads at once.
+fn concurrent_tokens(
+    env: &authctl_tests::TestEnv,
+    n: usize,
+    args: &[&str],
+) -> Vec<authctl_tests::Run> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n).map(|_| s.spawn(|| env.authctl(args))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn interactive_token_calls_share_one_on_demand_login_opened_by_the_agent() {
+    let (mut env, idp) = setup();
+    // No account yet: non-interactive callers are told at once.
+    env.authctl(&["token", "corp"]).expect_code(4);
+    // Five tools ask at once: one login, one browser, the same token for all.
+    let runs = concurrent_tokens(&env, 5, &["token", "corp", "--interactive"]);
+    for r in &runs {
+        r.ok();
+    }
+    let tokens: std::collections::BTreeSet<_> = runs.iter().map(|r| r.stdout.trim()).collect();
+    assert_eq!(tokens.len(), 1, "one login serves every caller");
+    assert_eq!(idp.token_calls("authorization_code"), 1);
+    assert_eq!(
+        env.browser_log().matches("START").count(),
+        1,
+        "{}",
+        env.browser_log()
+    );
+    assert!(
+        runs.iter()
+            .any(|r| r.stderr.contains("opening your browser")),
+        "the waiting caller is told why"
+    );
+    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    assert_eq!(status["accounts"][0]["name"], "corp");
+    assert_eq!(status["accounts"][0]["subject"], "alice");
+
+    // The provider revokes the grant: login required, repaired on demand in place.
+    idp.push_faults(serde_json::json!([{"invalid_grant": true}]));
+    env.authctl(&["token", "corp", "--refresh"]).expect_code(4);
+    let r = env.authctl(&["token", "corp", "--interactive"]);
+    r.ok();
+    assert_eq!(idp.token_calls("authorization_code"), 2);
+    assert_eq!(env.browser_log().matches("START").count(), 2);
+    env.authctl(&["token", "corp"]).ok();
+
+    // A failed on-demand login is not retried for a while: no tab storm.
+    env.authctl(&["agent", "stop"]).ok();
+    env.set("HEADLESS_BROWSER_ACTION", "deny");
+    env.authctl(&["agent", "start"]).ok();
+    idp.push_faults(serde_json::json!([{"invalid_grant": true}]));
+    env.authctl(&["token", "corp", "--refresh"]).expect_code(4);
+    let runs = concurrent_tokens(&env, 3, &["token", "corp", "--interactive"]);
+    let denied = runs.iter().filter(|r| r.code == 7).count();
+    assert!(denied >= 1, "{runs:?}");
+    for r in &runs {
+        assert!(r.code == 7 || r.code == 4, "{r:?}");
+    }
+    let r = env.authctl(&["token", "corp", "--interactive"]);
+    r.expect_code(4);
+    assert!(r.stderr.contains("starts no new one"), "{}", r.stderr);
+    assert_eq!(
+        env.browser_log().matches("START").count(),
+        3,
+        "{}",
+        env.browser_log()
+    );
+    env.authctl(&["agent", "stop"]).ok();
+
+    // No browser to open: a clear error naming what to do, not a hang.
+    env.set("BROWSER", "false");
+    env.set("HEADLESS_BROWSER_ACTION", "approve");
+    env.authctl(&["agent", "start"]).ok();
+    let r = env.authctl(&["token", "corp", "--interactive"]);
+    r.expect_code(7);
+    assert!(
+        r.stderr.contains("could not open a browser") && r.stderr.contains("authctl login corp"),
+        "{}",
+        r.stderr
+    );
+    env.authctl(&["agent", "stop"]).ok();
+}

@@ -1,0 +1,117 @@
+//! Opening the system browser from the agent, for on-demand logins.
+//!
+//! The CLI opens the browser for `authctl login` itself (it has the desktop's environment); only a
+//! login an app asks for through `GetToken{interactive}` has no terminal to do it. Unlike the
+//! `webbrowser` crate, every child is reaped, and an opener that fails at once (`BROWSER=false`, a
+//! missing program) is noticed and the next one tried.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+/// How long an opener may take to fail before it counts as having opened the page.
+const FAIL_WINDOW: Duration = Duration::from_millis(300);
+
+/// The commands to try, in order: each entry of `$BROWSER` (split on `:`; `%s` is replaced by
+/// the URL, else the URL is appended), then the platform's openers.
+#[must_use]
+pub fn candidates(browser_var: Option<&str>, url: &str) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = browser_var
+        .unwrap_or_default()
+        .split(':')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let mut argv: Vec<String> = entry.split_whitespace().map(str::to_owned).collect();
+            if entry.contains("%s") {
+                for a in &mut argv {
+                    *a = a.replace("%s", url);
+                }
+            } else {
+                argv.push(url.to_owned());
+            }
+            argv
+        })
+        .collect();
+    let platform: &[&[&str]] = if cfg!(target_os = "macos") {
+        &[&["open"]]
+    } else {
+        &[
+            &["xdg-open"],
+            &["gio", "open"],
+            &["sensible-browser"],
+            &["x-www-browser"],
+        ]
+    };
+    out.extend(platform.iter().map(|p| {
+        let mut argv: Vec<String> = p.iter().map(|s| (*s).to_owned()).collect();
+        argv.push(url.to_owned());
+        argv
+    }));
+    out
+}
+
+/// Opens `url`; returns the program that took it, or why none did.
+///
+/// # Errors
+/// Every candidate was missing or failed at once.
+pub async fn open(url: &str) -> Result<String, String> {
+    let browser_var = std::env::var("BROWSER").ok();
+    let mut tried = Vec::new();
+    for argv in candidates(browser_var.as_deref(), url) {
+        let Some((program, args)) = argv.split_first() else {
+            continue;
+        };
+        let spawned = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tried.push(format!("{program}: {e}"));
+                continue;
+            }
+        };
+        match tokio::time::timeout(FAIL_WINDOW, child.wait()).await {
+            Ok(Ok(status)) if status.success() => return Ok(program.clone()),
+            Ok(Ok(status)) => tried.push(format!("{program} exited with {status}")),
+            Ok(Err(e)) => tried.push(format!("{program}: {e}")),
+            Err(_) => {
+                // Still running: it has the page. Reap it whenever it ends.
+                tokio::spawn(async move {
+                    let _ = child.wait().await;
+                });
+                return Ok(program.clone());
+            }
+        }
+    }
+    Err(if tried.is_empty() {
+        "no browser found: set BROWSER or install xdg-utils".to_owned()
+    } else {
+        tried.join("; ")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_entries_come_first_with_percent_s_or_appended_url() {
+        let c = candidates(Some("firefox --new-tab:my-open %s --flag: "), "http://x/");
+        assert_eq!(c[0], vec!["firefox", "--new-tab", "http://x/"]);
+        assert_eq!(c[1], vec!["my-open", "http://x/", "--flag"]);
+        assert!(c.len() > 2, "platform openers follow");
+        assert_eq!(c.last().unwrap().last().unwrap(), "http://x/");
+    }
+
+    #[test]
+    fn without_browser_only_platform_openers() {
+        let c = candidates(None, "u");
+        assert!(c.iter().all(|a| a.last().unwrap() == "u"));
+        assert!(!c.is_empty());
+    }
+}
