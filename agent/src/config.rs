@@ -135,6 +135,9 @@ pub struct ProviderConfig {
     pub userinfo_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// OpenID Connect RP-Initiated Logout (`authctl logout --end-session`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub redirect_host: RedirectHost,
     /// Fixed ports tried in order, for servers that match redirect URIs exactly.
@@ -142,6 +145,9 @@ pub struct ProviderConfig {
     pub redirect_ports: Vec<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_path: Option<String>,
+    /// Path of the loopback `post_logout_redirect_uri` (same host and ports as logins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_timeout_seconds: Option<u64>,
     /// Extra authorization-request parameters (`prompt`, `login_hint`, `access_type`, …).
@@ -160,6 +166,14 @@ impl ProviderConfig {
     #[must_use]
     pub fn redirect_path(&self) -> &str {
         self.redirect_path.as_deref().unwrap_or("/callback")
+    }
+
+    /// The post-logout redirect path, `/logout` unless configured.
+    #[must_use]
+    pub fn post_logout_redirect_path(&self) -> &str {
+        self.post_logout_redirect_path
+            .as_deref()
+            .unwrap_or("/logout")
     }
 }
 
@@ -309,6 +323,7 @@ pub fn validate_provider(name: &str, p: &ProviderConfig) -> Result<(), (String, 
         ),
         ("userinfo_endpoint", &p.userinfo_endpoint),
         ("jwks_uri", &p.jwks_uri),
+        ("end_session_endpoint", &p.end_session_endpoint),
     ] {
         if let Some(v) = value {
             check_url(v).or_else(|m| err(key, m))?;
@@ -316,6 +331,12 @@ pub fn validate_provider(name: &str, p: &ProviderConfig) -> Result<(), (String, 
     }
     if !p.redirect_path().starts_with('/') {
         return err("redirect_path", "redirect_path must start with '/'".into());
+    }
+    if !p.post_logout_redirect_path().starts_with('/') {
+        return err(
+            "post_logout_redirect_path",
+            "post_logout_redirect_path must start with '/'".into(),
+        );
     }
     if p.redirect_ports.contains(&0) {
         return err(

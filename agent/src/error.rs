@@ -54,6 +54,8 @@ pub enum AgentError {
     LoginTimeout(u64),
     #[error("the login failed: {0}")]
     LoginFailed(String),
+    #[error("the sign-out at the provider did not complete: {0}")]
+    EndSession(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -75,7 +77,7 @@ impl AgentError {
             // the provider configuration must change.
             Self::Discovery(_) | Self::ProviderRefused { .. } => Code::InvalidArgument,
             Self::LoginTimeout(_) => Code::DeadlineExceeded,
-            Self::LoginFailed(_) | Self::IdToken(_) => Code::Aborted,
+            Self::LoginFailed(_) | Self::IdToken(_) | Self::EndSession(_) => Code::Aborted,
             Self::Accounts(_) | Self::Internal(_) => Code::Internal,
         }
     }

@@ -18,6 +18,7 @@ pub mod cache;
 pub mod config;
 pub mod device;
 pub mod diagnose;
+pub mod endsession;
 pub mod error;
 pub mod fsutil;
 pub mod hardening;

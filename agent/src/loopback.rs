@@ -190,12 +190,10 @@ impl Loopback {
             }
             _ => None,
         };
-        // Stop accepting shortly after: connections already accepted (the one showing the page)
-        // run in their own tasks, and nothing waits on this.
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            accept.abort();
-        });
+        // Stop accepting, and wait until the port is closed (the next login may want it):
+        // connections already accepted, such as the one showing the page, run in their own tasks.
+        accept.abort();
+        let _ = accept.await;
         result
     }
 }

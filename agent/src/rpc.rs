@@ -151,77 +151,42 @@ impl Agent for AgentService {
                 .then(|| std::time::Duration::from_secs(u64::from(r.timeout_seconds))),
             device: r.device_flow,
         };
-        let (tx, rx) = mpsc::channel::<Result<pb::LoginEvent, Status>>(4);
         let state = AgentHandle::clone(&self.state);
-        tokio::spawn(async move {
-            let _in_flight = InFlight::new(&state);
-            let (ptx, mut prx) = mpsc::channel::<Progress>(4);
-            let forward = {
-                let tx = tx.clone();
-                async move {
-                    while let Some(p) = prx.recv().await {
-                        let ev = match p {
-                            Progress::AuthorizeUrl { url, redirect_uri } => {
-                                pb::login_event::Event::AuthorizeUrl(pb::AuthorizeUrl {
-                                    url,
-                                    redirect_uri,
-                                })
-                            }
-                            Progress::DeviceCode {
-                                verification_uri,
-                                verification_uri_complete,
-                                user_code,
-                                expires_at,
-                            } => pb::login_event::Event::DeviceCode(pb::DeviceCode {
-                                verification_uri,
-                                user_code,
-                                expires_at,
-                                verification_uri_complete,
-                            }),
-                        };
-                        let _ = tx.send(Ok(pb::LoginEvent { event: Some(ev) })).await;
-                    }
-                }
-            };
-            let run = async {
-                let (result, ()) = tokio::join!(login::login(&state, req, ptx), forward);
-                result
-            };
-            // A caller that goes away (Ctrl-C) cancels its login and closes the listener.
-            let result = tokio::select! {
-                r = run => r,
-                () = tx.closed() => {
-                    tracing::info!("login cancelled by the client");
-                    return;
-                }
-            };
-            let ev = match result {
-                Ok(o) => pb::login_event::Event::Completed(pb::LoginCompleted {
+        Ok(Response::new(progress_stream(
+            &self.state,
+            "login",
+            move |progress| async move {
+                let o = login::login(&state, req, progress).await?;
+                Ok(pb::LoginCompleted {
                     account: Some(account_pb(&state, &o.account)),
                     warnings: o.warnings,
-                }),
-                Err(e) => {
-                    tracing::warn!(error = %e, "login failed");
-                    let code = e.code();
-                    if matches!(
-                        e,
-                        AgentError::LoginFailed(_)
-                            | AgentError::LoginTimeout(_)
-                            | AgentError::IdToken(_)
-                    ) {
-                        pb::login_event::Event::Failed(pb::LoginFailed {
-                            reason: e.to_string(),
-                        })
-                    } else {
-                        let _ = tx.send(Err(Status::new(code, e.to_string()))).await;
-                        return;
-                    }
-                }
-            };
-            let _ = tx.send(Ok(pb::LoginEvent { event: Some(ev) })).await;
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
+                })
+            },
+        )))
+    }
+
+    type EndSessionStream = LoginStream;
+
+    async fn end_session(
+        &self,
+        request: Request<pb::EndSessionRequest>,
+    ) -> Result<Response<LoginStream>, Status> {
+        self.state.touch_activity();
+        let r = request.into_inner();
+        let account = self.state.resolve_account(&r.account)?;
+        let timeout = (r.timeout_seconds > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(r.timeout_seconds)));
+        let state = AgentHandle::clone(&self.state);
+        Ok(Response::new(progress_stream(
+            &self.state,
+            "end-session",
+            move |progress| async move {
+                crate::endsession::end_session(&state, &account, timeout, progress).await?;
+                Ok(pb::LoginCompleted {
+                    account: Some(account_pb(&state, &account)),
+                    warnings: Vec::new(),
+                })
+            },
         )))
     }
 
@@ -503,4 +468,80 @@ impl Agent for AgentService {
         let _ = self.state.shutdown.send(true);
         Ok(Response::new(pb::ShutdownResponse {}))
     }
+}
+
+/// Runs a browser flow (`run`, given a progress channel) in its own task and streams its progress
+/// and outcome as `LoginEvent`s. A caller that goes away (Ctrl-C) cancels it, which closes its
+/// loopback listener.
+fn progress_stream<F, Fut>(state: &AgentHandle, what: &'static str, run: F) -> LoginStream
+where
+    F: FnOnce(mpsc::Sender<Progress>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<pb::LoginCompleted, AgentError>> + Send,
+{
+    let (tx, rx) = mpsc::channel::<Result<pb::LoginEvent, Status>>(4);
+    let state = AgentHandle::clone(state);
+    tokio::spawn(async move {
+        let _in_flight = InFlight::new(&state);
+        let (ptx, mut prx) = mpsc::channel::<Progress>(4);
+        let forward = {
+            let tx = tx.clone();
+            async move {
+                while let Some(p) = prx.recv().await {
+                    let ev = match p {
+                        Progress::AuthorizeUrl { url, redirect_uri } => {
+                            pb::login_event::Event::AuthorizeUrl(pb::AuthorizeUrl {
+                                url,
+                                redirect_uri,
+                            })
+                        }
+                        Progress::DeviceCode {
+                            verification_uri,
+                            verification_uri_complete,
+                            user_code,
+                            expires_at,
+                        } => pb::login_event::Event::DeviceCode(pb::DeviceCode {
+                            verification_uri,
+                            user_code,
+                            expires_at,
+                            verification_uri_complete,
+                        }),
+                    };
+                    let _ = tx.send(Ok(pb::LoginEvent { event: Some(ev) })).await;
+                }
+            }
+        };
+        let both = async {
+            let (result, ()) = tokio::join!(run(ptx), forward);
+            result
+        };
+        let result = tokio::select! {
+            r = both => r,
+            () = tx.closed() => {
+                tracing::info!("{what} cancelled by the client");
+                return;
+            }
+        };
+        let ev = match result {
+            Ok(done) => pb::login_event::Event::Completed(done),
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} failed");
+                if matches!(
+                    e,
+                    AgentError::LoginFailed(_)
+                        | AgentError::LoginTimeout(_)
+                        | AgentError::IdToken(_)
+                        | AgentError::EndSession(_)
+                ) {
+                    pb::login_event::Event::Failed(pb::LoginFailed {
+                        reason: e.to_string(),
+                    })
+                } else {
+                    let _ = tx.send(Err(Status::new(e.code(), e.to_string()))).await;
+                    return;
+                }
+            }
+        };
+        let _ = tx.send(Ok(pb::LoginEvent { event: Some(ev) })).await;
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

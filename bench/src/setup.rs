@@ -420,7 +420,7 @@ fn start_idps() -> anyhow::Result<(Idp, Idp, Idp)> {
             std::panic::catch_unwind(|| {
                 let idp = Idp::start(IdpOptions {
                     access_token_ttl: ttl,
-                    port: None,
+                    ..IdpOptions::default()
                 });
                 crate::register_temp(idp.log_path());
                 idp

@@ -14,7 +14,8 @@ use crate::error::CliError;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 agent not running, 4 login required,
-5 no such account or provider, 6 provider unavailable (retry later), 7 login failed or timed out,
+5 no such account or provider, 6 provider unavailable (retry later), 7 login (or sign-out at the
+provider) failed or timed out,
 8 permission denied.
 
 Environment: AUTHCTL_SOCK (socket path), AUTHCTL_CONFIG (config file), AUTHCTL_LOG (agent log

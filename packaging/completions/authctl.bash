@@ -873,12 +873,16 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__logout)
-            opts="-h -V --no-revoke --help --version"
+            opts="-h -V --no-revoke --end-session --no-browser --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -114,6 +114,7 @@ pub async fn resolve(
             &p.device_authorization_endpoint,
         ),
         (&mut ep.userinfo_endpoint, &p.userinfo_endpoint),
+        (&mut ep.end_session_endpoint, &p.end_session_endpoint),
     ] {
         if v.is_some() {
             slot.clone_from(v);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use authctl_client::proto::{LoginRequest, login_event::Event};
+use authctl_client::proto::{LoginCompleted, LoginRequest, login_event::Event};
 use clap::Args;
 
 use crate::error::{CliError, exit};
@@ -40,34 +40,61 @@ pub async fn run(a: LoginArgs) -> Result<(), CliError> {
         device_flow: a.device,
         timeout_seconds: a.timeout.unwrap_or(0),
     };
-    let mut stream = client
+    let stream = client
         .raw()
         .login(req)
         .await
         .map_err(|s| client.error(s))?
         .into_inner();
+    let c = follow(
+        &client,
+        stream,
+        a.no_browser,
+        "To log in, open this URL in a browser:",
+    )
+    .await?;
+    for w in &c.warnings {
+        eprintln!("authctl: warning: {w}");
+    }
+    let acc = c.account.unwrap_or_default();
+    let who = if acc.display_name.is_empty() {
+        acc.subject.clone()
+    } else {
+        acc.display_name.clone()
+    };
+    eprintln!("Logged in to {}.", acc.provider);
+    println_out(&format!(
+        "account {} ({})",
+        acc.name,
+        if who.is_empty() { "unknown user" } else { &who }
+    ));
+    Ok(())
+}
+
+/// Follows a browser flow the agent streams (a login, an end-session): prints the URL (after
+/// `prompt`) and opens it unless `no_browser`, or shows the device code, until the outcome.
+pub(super) async fn follow(
+    client: &authctl_client::Client,
+    mut stream: tonic::Streaming<authctl_client::proto::LoginEvent>,
+    no_browser: bool,
+    prompt: &str,
+) -> Result<LoginCompleted, CliError> {
     let mut spinner: Option<indicatif::ProgressBar> = None;
-    loop {
-        let msg = stream.message().await.map_err(|s| client.error(s));
-        let ev = match msg {
+    let result = loop {
+        let ev = match stream.message().await.map_err(|s| client.error(s)) {
             Ok(Some(ev)) => ev,
             Ok(None) => {
-                return Err(CliError::new(
+                break Err(CliError::new(
                     exit::FAILURE,
-                    "the agent ended the login without an outcome",
+                    "the agent ended the flow without an outcome",
                 ));
             }
-            Err(e) => {
-                if let Some(s) = spinner.take() {
-                    s.finish_and_clear();
-                }
-                return Err(e.into());
-            }
+            Err(e) => break Err(e.into()),
         };
         match ev.event {
             Some(Event::AuthorizeUrl(u)) => {
-                eprintln!("To log in, open this URL in a browser:\n\n  {}\n", u.url);
-                if !a.no_browser {
+                eprintln!("{prompt}\n\n  {}\n", u.url);
+                if !no_browser {
                     open_browser(&u.url);
                 }
                 spinner = Some(waiting_spinner());
@@ -79,48 +106,27 @@ pub async fn run(a: LoginArgs) -> Result<(), CliError> {
                 );
                 if !d.verification_uri_complete.is_empty() {
                     eprintln!("(or open {} directly)\n", d.verification_uri_complete);
-                    if !a.no_browser {
+                    if !no_browser {
                         open_browser(&d.verification_uri_complete);
                     }
                 }
                 spinner = Some(waiting_spinner());
             }
-            Some(Event::Completed(c)) => {
-                if let Some(s) = spinner.take() {
-                    s.finish_and_clear();
-                }
-                for w in &c.warnings {
-                    eprintln!("authctl: warning: {w}");
-                }
-                let acc = c.account.unwrap_or_default();
-                let who = if acc.display_name.is_empty() {
-                    acc.subject.clone()
-                } else {
-                    acc.display_name.clone()
-                };
-                eprintln!("Logged in to {}.", acc.provider);
-                println_out(&format!(
-                    "account {} ({})",
-                    acc.name,
-                    if who.is_empty() { "unknown user" } else { &who }
-                ));
-                return Ok(());
-            }
-            Some(Event::Failed(f)) => {
-                if let Some(s) = spinner.take() {
-                    s.finish_and_clear();
-                }
-                return Err(CliError::new(exit::LOGIN_FAILED, f.reason));
-            }
+            Some(Event::Completed(c)) => break Ok(c),
+            Some(Event::Failed(f)) => break Err(CliError::new(exit::LOGIN_FAILED, f.reason)),
             None => {}
         }
+    };
+    if let Some(s) = spinner.take() {
+        s.finish_and_clear();
     }
+    result
 }
 
 fn open_browser(url: &str) {
     // `webbrowser` honours $BROWSER and reports launch failures only; say what to do either way.
     match webbrowser::open(url) {
-        Ok(()) => eprintln!("Opened your browser; waiting for you to finish the login there…"),
+        Ok(()) => eprintln!("Opened your browser; waiting for you to finish there…"),
         Err(e) => eprintln!("Could not open a browser ({e}); open the URL above yourself."),
     }
 }
@@ -131,7 +137,7 @@ fn waiting_spinner() -> indicatif::ProgressBar {
     if std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none()
     {
-        pb.set_message("waiting for the browser login (Ctrl-C to cancel)");
+        pb.set_message("waiting for the browser (Ctrl-C to cancel)");
         pb.enable_steady_tick(Duration::from_millis(120));
     } else {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());

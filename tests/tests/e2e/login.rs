@@ -338,3 +338,62 @@ fn interactive_token_calls_share_one_on_demand_login_opened_by_the_agent() {
     );
     env.authctl(&["agent", "stop"]).ok();
 }
+
+#[test]
+fn logout_end_session_signs_out_at_the_provider_through_a_loopback_redirect() {
+    let (env, idp) = setup();
+    env.authctl(&["login", "corp"]).ok();
+    let r = env.authctl(&["logout", "corp", "--end-session"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("/session/end") && r.stderr.contains("post_logout_redirect_uri"),
+        "the end-session URL is printed: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("Signed out at the provider"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("logged out of `corp`"), "{}", r.stderr);
+    let log = env.browser_log();
+    assert!(
+        log.contains("/logout?state=") || log.contains("/logout?"),
+        "the browser came back to the loopback post_logout_redirect_uri: {log}"
+    );
+    assert!(
+        r.stderr.contains("id_token_hint=ey"),
+        "the ID token of the login is the hint"
+    );
+    assert!(
+        !env.agent_log().contains("id_token_hint=ey"),
+        "the agent never logs the end-session URL: {}",
+        env.agent_log()
+            .lines()
+            .filter(|l| l.contains("id_token_hint=ey"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    assert_eq!(status["accounts"].as_array().unwrap().len(), 0);
+    assert_eq!(idp.counters()["revocation"], 1);
+
+    // A provider without an end_session_endpoint: a clear error, and the local logout still done.
+    add_raw_provider(
+        &env,
+        "raw",
+        &format!(
+            "client_id = \"authctl-native\"\nscopes = [\"openid\", \"offline_access\"]\n\
+             authorization_endpoint = \"{0}/auth\"\ntoken_endpoint = \"{0}/token\"\n\
+             jwks_uri = \"{0}/jwks\"",
+            idp.issuer
+        ),
+    );
+    env.authctl(&["login", "raw"]).ok();
+    let r = env.authctl(&["logout", "raw", "--end-session"]);
+    r.expect_code(7);
+    assert!(r.stderr.contains("no end_session_endpoint"), "{}", r.stderr);
+    assert!(r.stderr.contains("logged out of `raw`"), "{}", r.stderr);
+    env.authctl(&["token", "raw"]).expect_code(4);
+    env.authctl(&["agent", "stop"]).ok();
+}
