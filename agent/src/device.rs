@@ -169,7 +169,14 @@ pub async fn login(
     let set = loop {
         tokio::time::sleep(interval).await;
         if Instant::now() >= deadline {
-            return Err(AgentError::LoginTimeout(limit.as_secs()));
+            if limit < lifetime {
+                return Err(AgentError::LoginTimeout(limit.as_secs()));
+            }
+            // The code's own lifetime ran out: the provider would answer `expired_token`.
+            return Err(AgentError::LoginFailed(format!(
+                "the device code expired after {} seconds before the login was completed; run the login again",
+                lifetime.as_secs()
+            )));
         }
         match token::request(state.http(), &endpoints.token_endpoint, &auth, &params).await {
             Ok(set) => break set,

@@ -6,17 +6,36 @@
 //   IDP_PORT               port to bind on 127.0.0.1 (default 0 = OS-assigned)
 //   IDP_ACCESS_TOKEN_TTL   access token lifetime in seconds (default 3600)
 //   IDP_REFRESH_TOKEN_TTL  refresh token lifetime in seconds (default 86400)
+//   IDP_DEVICE_CODE_TTL    device code lifetime in seconds (default 600); the device
+//                          authorization response's expires_in says the same
+//   IDP_ISS_PARAMETER      0 turns RFC 9207 off: no authorization_response_iss_parameter_supported
+//                          in discovery, no `iss` in authorization responses (default 1)
 //
 // When ready, prints exactly one line to stdout:
 //   {"issuer":"http://127.0.0.1:PORT","port":PORT}
 // and runs until SIGTERM/SIGINT. Everything else goes to stderr.
 //
 // Test control endpoints (JSON in/out), handled before the provider:
-//   GET  /__test/counters    token-endpoint requests per grant_type, revocation, introspection
+//   GET  /__test/counters    token-endpoint requests per grant_type, revocation, introspection,
+//                            registration (POST /reg), mcp {ok, unauthorized, metadata}
 //   POST /__test/faults      {"faults":[...]} queue faults for the next token-endpoint requests
+//                            (see FAULT_KEYS; {"id_token":"bad_signature"|"wrong_aud"|
+//                            "wrong_nonce"|"expired"|"wrong_iss"} forges the response's ID token)
 //   POST /__test/reset       clear faults and counters
 //   POST /__test/introspect  {"token":"..."} -> {"active":bool,...} from the provider's store
+//
+// Protected resources (RFC 9728, MCP style) on the same server:
+//   GET /mcp          401 + WWW-Authenticate: Bearer resource_metadata="<issuer>/.well-known/
+//                     oauth-protected-resource/mcp", scope="mcp:read" without a valid bearer;
+//                     200 {"ok":true,"sub":..,"aud":..,"scope":..,"client_id":..} with an access
+//                     token issued for resource=<issuer>/mcp (JWT, verified by signature)
+//   GET /mcp-plain    the same for resource <issuer>/mcp-plain, but its 401 carries a bare
+//                     `WWW-Authenticate: Bearer` (clients must try the well-known URL themselves)
+//   GET /.well-known/oauth-protected-resource/mcp[-plain]   the resource metadata
+//   GET /.well-known/oauth-authorization-server              RFC 8414 alias of the discovery doc
+// Dynamic client registration (RFC 7591) is open at POST /reg.
 
+import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import * as querystring from 'node:querystring';
 
@@ -41,9 +60,69 @@ function envInt(name, dflt) {
   return n;
 }
 
+function envBool(name, dflt) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  log(`invalid ${name}=${raw}`);
+  process.exit(2);
+}
+
 const PORT = envInt('IDP_PORT', 0);
 const ACCESS_TOKEN_TTL = envInt('IDP_ACCESS_TOKEN_TTL', 3600) || 3600;
 const REFRESH_TOKEN_TTL = envInt('IDP_REFRESH_TOKEN_TTL', 86400) || 86400;
+const DEVICE_CODE_TTL = envInt('IDP_DEVICE_CODE_TTL', 600) || 600;
+const ISS_PARAMETER = envBool('IDP_ISS_PARAMETER', true);
+
+// ---------------------------------------------------------------------------
+// Signing keys: the provider's real RS256 key (explicit, so that this file can sign and verify
+// with it too), and a stranger's key for forged signatures.
+
+const SIGNING_KID = 'authctl-test-rs256';
+
+function generateRsaJwk(kid) {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
+}
+
+const SIGNING_JWK = generateRsaJwk(SIGNING_KID);
+const SIGNING_KEY = crypto.createPrivateKey({ key: SIGNING_JWK, format: 'jwk' });
+const VERIFY_KEY = crypto.createPublicKey(SIGNING_KEY);
+const FORGER_KEY = crypto.createPrivateKey({ key: generateRsaJwk(SIGNING_KID), format: 'jwk' });
+
+function b64json(obj) {
+  return Buffer.from(JSON.stringify(obj), 'utf8').toString('base64url');
+}
+
+function signJwt(header, payload, key) {
+  const input = `${b64json(header)}.${b64json(payload)}`;
+  const sig = crypto.sign('sha256', Buffer.from(input, 'ascii'), key); // RSASSA-PKCS1-v1_5
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+function decodeJwtPart(part) {
+  try {
+    const v = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Verifies an RS256 JWT signed with the provider's key: its payload, or a reason string.
+function verifyProviderJwt(token) {
+  const parts = String(token).split('.');
+  if (parts.length !== 3) return { error: 'not a JWT' };
+  const header = decodeJwtPart(parts[0]);
+  const payload = decodeJwtPart(parts[1]);
+  if (!header || !payload) return { error: 'malformed JWT' };
+  if (header.alg !== 'RS256') return { error: `unexpected alg ${header.alg}` };
+  const ok = crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'), VERIFY_KEY,
+    Buffer.from(parts[2], 'base64url'));
+  if (!ok) return { error: 'bad signature' };
+  return { header, payload };
+}
 
 // ---------------------------------------------------------------------------
 // Accounts
@@ -332,6 +411,8 @@ function freshCounters() {
     token: { authorization_code: 0, refresh_token: 0, [DEVICE_GRANT]: 0 },
     revocation: 0,
     introspection: 0,
+    registration: 0,
+    mcp: { ok: 0, unauthorized: 0, metadata: 0 },
   };
 }
 let counters = freshCounters();
@@ -339,8 +420,13 @@ let faults = [];
 
 const FAULT_KEYS = new Set([
   'status', 'retry_after', 'delay_ms', 'drop', 'drop_after', 'garbage', 'status_201',
-  'invalid_grant', 'error_200', 'grant_type',
+  'invalid_grant', 'error_200', 'grant_type', 'id_token',
 ]);
+
+// `id_token` faults: the provider answers normally, then the response's ID token is replaced by
+// one where only the named property is wrong (all but bad_signature are signed with the
+// provider's real key).
+const ID_TOKEN_FAULTS = new Set(['bad_signature', 'wrong_aud', 'wrong_nonce', 'expired', 'wrong_iss']);
 
 function validateFault(f) {
   if (f === null || typeof f !== 'object' || Array.isArray(f)) return 'fault must be an object';
@@ -349,7 +435,45 @@ function validateFault(f) {
     return 'status must be an integer 100..599';
   }
   if ('delay_ms' in f && !(Number.isFinite(f.delay_ms) && f.delay_ms >= 0)) return 'delay_ms must be >= 0';
+  if ('id_token' in f && !ID_TOKEN_FAULTS.has(f.id_token)) {
+    return `id_token must be one of ${[...ID_TOKEN_FAULTS].join(', ')}`;
+  }
   return undefined;
+}
+
+// Returns the forged replacement of `idToken` for fault `kind`.
+function forgeIdToken(idToken, kind) {
+  const parts = String(idToken).split('.');
+  const header = decodeJwtPart(parts[0]);
+  const payload = decodeJwtPart(parts[1]);
+  if (parts.length !== 3 || !header || !payload) throw new Error('provider ID token is not a JWT');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { ...payload };
+  let key = SIGNING_KEY;
+  switch (kind) {
+    case 'bad_signature':
+      key = FORGER_KEY; // same header (kid, alg), a stranger's key
+      break;
+    case 'wrong_aud':
+      claims.aud = 'some-other-client';
+      delete claims.azp;
+      break;
+    case 'wrong_nonce':
+      claims.nonce = `forged-${crypto.randomBytes(8).toString('hex')}`;
+      break;
+    case 'expired':
+      // Far beyond any clock skew allowance.
+      claims.iat = now - 7200;
+      claims.exp = now - 3600;
+      if (typeof claims.auth_time === 'number') claims.auth_time = Math.min(claims.auth_time, now - 7200);
+      break;
+    case 'wrong_iss':
+      claims.iss = 'https://evil.example';
+      break;
+    default:
+      throw new Error(`unknown id_token fault ${kind}`);
+  }
+  return signJwt(header, claims, key);
 }
 
 const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
@@ -364,6 +488,7 @@ const STATUS_ERROR = {
 // Returns true when the fault fully answered the request (no pass-through).
 async function applyFault(fault, req, res) {
   if (fault.delay_ms) await sleep(fault.delay_ms);
+  if (fault.id_token) req.authctlIdTokenFault = fault.id_token; // applied by the Koa middleware
   if (fault.drop) {
     req.socket.destroy();
     return true;
@@ -521,7 +646,26 @@ const { port } = server.address();
 const issuer = `http://127.0.0.1:${port}`;
 const API_RESOURCE = `${issuer}/api`;
 
+// MCP-style protected resources (RFC 9728): path -> whether its 401 names the metadata URL.
+const MCP_SCOPES = ['mcp:read', 'mcp:write'];
+const MCP_RESOURCES = new Map([
+  ['/mcp', { hint: true }],
+  ['/mcp-plain', { hint: false }],
+]);
+const PRM_PREFIX = '/.well-known/oauth-protected-resource';
+
 function resourceServerInfo(indicator) {
+  for (const path of MCP_RESOURCES.keys()) {
+    if (indicator === `${issuer}${path}`) {
+      return {
+        scope: MCP_SCOPES.join(' '),
+        audience: indicator,
+        accessTokenTTL: ACCESS_TOKEN_TTL,
+        accessTokenFormat: 'jwt',
+        jwt: { sign: { alg: 'RS256' } },
+      };
+    }
+  }
   if (indicator === API_RESOURCE) {
     return {
       scope: 'api:read api:write',
@@ -547,6 +691,7 @@ function resourceServerInfo(indicator) {
 
 const provider = new Provider(issuer, {
   clients: CLIENTS,
+  jwks: { keys: [SIGNING_JWK] },
   findAccount,
   claims: {
     openid: ['sub'],
@@ -586,7 +731,7 @@ const provider = new Provider(issuer, {
     IdToken: ACCESS_TOKEN_TTL,
     RefreshToken: REFRESH_TOKEN_TTL,
     AuthorizationCode: 60,
-    DeviceCode: 600,
+    DeviceCode: DEVICE_CODE_TTL,
     Interaction: 3600,
     Session: Math.max(REFRESH_TOKEN_TTL, 3600),
     Grant: Math.max(REFRESH_TOKEN_TTL, 3600),
@@ -595,10 +740,117 @@ const provider = new Provider(issuer, {
 provider.on('server_error', (_ctx, err) => log('server_error:', err));
 provider.on('grant.error', (_ctx, err) => log('grant.error:', err.message, err.error_description || ''));
 
+const DISCOVERY_PATH = '/.well-known/openid-configuration';
+
+// Runs inside the provider (before its router): post-processes its responses.
+provider.use(async (ctx, next) => {
+  await next();
+
+  // Forged ID tokens (a token-endpoint fault with `id_token`).
+  const kind = ctx.req.authctlIdTokenFault;
+  if (kind) {
+    const body = ctx.body;
+    if (ctx.status === 200 && body && typeof body === 'object' && typeof body.id_token === 'string') {
+      ctx.body = { ...body, id_token: forgeIdToken(body.id_token, kind) };
+      log(`forged the ID token: ${kind}`);
+    } else {
+      log(`id_token fault ${kind}: the response (status ${ctx.status}) has no ID token to forge`);
+    }
+  }
+
+  if (!ISS_PARAMETER) {
+    // RFC 9207 off: not advertised, and not in authorization responses.
+    if (ctx.path === DISCOVERY_PATH && ctx.body && typeof ctx.body === 'object') {
+      const { authorization_response_iss_parameter_supported: _drop, ...rest } = ctx.body;
+      ctx.body = rest;
+    }
+    const location = ctx.response.get('Location');
+    if (location && ctx.status >= 300 && ctx.status < 400) {
+      let target;
+      try { target = new URL(location, issuer); } catch { target = undefined; }
+      if (target && target.origin !== issuer && target.searchParams.has('iss')) {
+        target.searchParams.delete('iss');
+        ctx.set('Location', target.href);
+      }
+    }
+  }
+});
+
 const providerCallback = provider.callback();
 const TOKEN_PATH = '/token';
 const REVOCATION_PATH = '/token/revocation';
 const INTROSPECTION_PATH = '/token/introspection';
+const REGISTRATION_PATH = '/reg';
+
+function sendResourceMetadata(res, path) {
+  counters.mcp.metadata += 1;
+  return sendJson(res, 200, {
+    resource: `${issuer}${path}`,
+    authorization_servers: [issuer],
+    scopes_supported: MCP_SCOPES,
+    bearer_methods_supported: ['header'],
+    resource_name: `authctl test MCP resource ${path}`,
+  });
+}
+
+// Checks a bearer token for resource `resource`: {claims} or {error}.
+async function checkResourceToken(token, resource) {
+  const now = Math.floor(Date.now() / 1000);
+  let claims;
+  if (token.split('.').length === 3) {
+    const v = verifyProviderJwt(token);
+    if (v.error) return { error: v.error };
+    claims = v.payload;
+    if (claims.iss !== issuer) return { error: 'wrong issuer' };
+  } else {
+    const at = await provider.AccessToken.find(token);
+    if (!at) return { error: 'unknown or expired token' };
+    claims = {
+      sub: at.accountId, client_id: at.clientId, scope: at.scope, exp: at.exp, aud: at.aud,
+    };
+  }
+  if (typeof claims.exp !== 'number' || claims.exp <= now) return { error: 'token expired' };
+  const auds = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!auds.includes(resource)) return { error: `token audience is not ${resource}` };
+  return { claims };
+}
+
+async function handleMcp(req, res, path, { hint }) {
+  const resource = `${issuer}${path}`;
+  const challenge = (extra) => {
+    const params = [];
+    if (hint) {
+      params.push(`resource_metadata="${issuer}${PRM_PREFIX}${path}"`, `scope="${MCP_SCOPES[0]}"`);
+    }
+    if (extra) params.push(extra);
+    return params.length ? `Bearer ${params.join(', ')}` : 'Bearer';
+  };
+  const deny = (error, description) => {
+    counters.mcp.unauthorized += 1;
+    const extra = error
+      ? `error="${error}", error_description="${description.replace(/["\\]/g, '')}"`
+      : undefined;
+    return sendJson(res, 401, { error: error || 'unauthorized', error_description: description },
+      { 'WWW-Authenticate': challenge(extra) });
+  };
+  if (req.method !== 'GET' && req.method !== 'POST') {
+    return sendJson(res, 405, { error: 'method not allowed' }, { Allow: 'GET, POST' });
+  }
+  await readBody(req, 64 * 1024);
+  const m = String(req.headers.authorization || '').match(/^Bearer\s+(\S+)\s*$/i);
+  if (!m) return deny(undefined, 'a bearer token is required');
+  const checked = await checkResourceToken(m[1], resource);
+  if (checked.error) return deny('invalid_token', checked.error);
+  counters.mcp.ok += 1;
+  const { claims } = checked;
+  return sendJson(res, 200, {
+    ok: true,
+    sub: claims.sub,
+    aud: claims.aud,
+    scope: claims.scope,
+    client_id: claims.client_id,
+  });
+}
 
 async function handle(req, res) {
   const url = new URL(req.url, issuer);
@@ -609,7 +861,18 @@ async function handle(req, res) {
     return handleInteraction(provider, req, res, url);
   }
 
+  if (MCP_RESOURCES.has(path)) return handleMcp(req, res, path, MCP_RESOURCES.get(path));
+  if (req.method === 'GET' && path.startsWith(`${PRM_PREFIX}/`)
+      && MCP_RESOURCES.has(path.slice(PRM_PREFIX.length))) {
+    return sendResourceMetadata(res, path.slice(PRM_PREFIX.length));
+  }
+  if (req.method === 'GET' && path === '/.well-known/oauth-authorization-server') {
+    // RFC 8414 clients (MCP) look here first: the provider's discovery document.
+    req.url = DISCOVERY_PATH;
+  }
+
   if (req.method === 'POST' && path === REVOCATION_PATH) counters.revocation += 1;
+  if (req.method === 'POST' && path === REGISTRATION_PATH) counters.registration += 1;
   if (req.method === 'POST' && path === INTROSPECTION_PATH) counters.introspection += 1;
 
   if (req.method === 'POST' && path === TOKEN_PATH) {

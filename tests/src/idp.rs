@@ -35,13 +35,67 @@ pub struct Idp {
 }
 
 /// Options for [`Idp::start`]; `Default` gives the provider's defaults
-/// (OS-assigned port, access tokens valid 3600 s).
+/// (OS-assigned port, access tokens valid 3600 s, device codes 600 s, RFC 9207 on).
 #[derive(Debug, Clone, Default)]
 pub struct IdpOptions {
     /// `IDP_ACCESS_TOKEN_TTL` in seconds.
     pub access_token_ttl: Option<u64>,
     /// `IDP_PORT`; `None` lets the OS pick a free port.
     pub port: Option<u16>,
+    /// `IDP_DEVICE_CODE_TTL` in seconds: the device code's lifetime (and the
+    /// `expires_in` of the device authorization response).
+    pub device_code_ttl: Option<u64>,
+    /// `IDP_ISS_PARAMETER`: `Some(false)` turns RFC 9207 off (no
+    /// `authorization_response_iss_parameter_supported` in discovery, no `iss`
+    /// in authorization responses). `None`/`Some(true)`: on.
+    pub iss_parameter: Option<bool>,
+}
+
+/// ID-token forgeries for [`Idp::push_faults`]: `json!([{"id_token": KIND,
+/// "grant_type": "authorization_code"}])` lets the provider answer the next
+/// matching token request normally, then replaces its `id_token` by one where
+/// only KIND is wrong. All but `bad_signature` are signed with the provider's
+/// real key (kid `authctl-test-rs256`); `bad_signature` keeps the header and
+/// claims but signs with another RSA key.
+pub mod id_token_fault {
+    /// Signed by a stranger's RSA key under the provider's `kid`.
+    pub const BAD_SIGNATURE: &str = "bad_signature";
+    /// `aud` is `some-other-client`.
+    pub const WRONG_AUD: &str = "wrong_aud";
+    /// `nonce` is a random value that the client never sent.
+    pub const WRONG_NONCE: &str = "wrong_nonce";
+    /// `iat` two hours and `exp` one hour in the past.
+    pub const EXPIRED: &str = "expired";
+    /// `iss` is `https://evil.example`.
+    pub const WRONG_ISS: &str = "wrong_iss";
+    /// All of them.
+    pub const ALL: [&str; 5] = [BAD_SIGNATURE, WRONG_AUD, WRONG_NONCE, EXPIRED, WRONG_ISS];
+}
+
+/// A response from [`Idp::request`].
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (panics when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
 }
 
 /// The repository root: the parent of this test crate's manifest directory.
@@ -105,6 +159,12 @@ impl Idp {
             .env("IDP_PORT", opts.port.unwrap_or(0).to_string());
         if let Some(ttl) = opts.access_token_ttl {
             cmd.env("IDP_ACCESS_TOKEN_TTL", ttl.to_string());
+        }
+        if let Some(ttl) = opts.device_code_ttl {
+            cmd.env("IDP_DEVICE_CODE_TTL", ttl.to_string());
+        }
+        if let Some(on) = opts.iss_parameter {
+            cmd.env("IDP_ISS_PARAMETER", if on { "1" } else { "0" });
         }
         let mut child = cmd
             .spawn()
@@ -187,7 +247,11 @@ impl Idp {
 
     /// `GET /__test/counters`:
     /// `{"token":{"authorization_code":n,"refresh_token":n,"urn:ietf:params:oauth:grant-type:device_code":n},
-    ///   "revocation":n,"introspection":n}`.
+    ///   "revocation":n,"introspection":n,"registration":n,
+    ///   "mcp":{"ok":n,"unauthorized":n,"metadata":n}}`.
+    /// `registration` counts `POST /reg` (dynamic client registration);
+    /// `mcp` counts answers of `/mcp` and `/mcp-plain` (200 / 401) and of their
+    /// protected-resource metadata documents.
     pub fn counters(&self) -> serde_json::Value {
         self.control("GET", "/__test/counters", None)
     }
@@ -207,6 +271,46 @@ impl Idp {
             faults
         };
         self.control("POST", "/__test/faults", Some(&body));
+    }
+
+    /// `issuer + "/mcp"`: the MCP-style protected resource whose 401 names its
+    /// metadata (`WWW-Authenticate: Bearer resource_metadata="…", scope="mcp:read"`).
+    pub fn mcp_resource(&self) -> String {
+        self.url("/mcp")
+    }
+
+    /// `issuer + "/mcp-plain"`: the same, with a bare `WWW-Authenticate: Bearer`.
+    pub fn mcp_plain_resource(&self) -> String {
+        self.url("/mcp-plain")
+    }
+
+    /// The RFC 9728 metadata URL of a resource path (`"/mcp"` →
+    /// `issuer/.well-known/oauth-protected-resource/mcp`).
+    pub fn resource_metadata_url(&self, path: &str) -> String {
+        self.url(&format!("/.well-known/oauth-protected-resource{path}"))
+    }
+
+    /// Registered clients so far (`POST /reg`, dynamic client registration).
+    pub fn registrations(&self) -> u64 {
+        self.counters()["registration"].as_u64().unwrap_or(0)
+    }
+
+    /// Any request to the provider's server, e.g.
+    /// `idp.request("GET", "/mcp", &[("Authorization", &format!("Bearer {t}"))], None)`.
+    /// Panics on a connection failure.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> HttpResponse {
+        raw_request(self.port, method, path, headers, body).unwrap_or_else(|e| {
+            panic!(
+                "IdP request {method} {path} failed: {e}\nIdP log:\n{}",
+                self.log()
+            )
+        })
     }
 
     /// Clears queued faults and counters.
@@ -254,6 +358,65 @@ impl Drop for Idp {
             let _ = std::fs::remove_file(&self.log_path);
         }
     }
+}
+
+/// HTTP/1.1 request to 127.0.0.1:port with `Connection: close`, any headers.
+fn raw_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<HttpResponse> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, CONTROL_TIMEOUT)?;
+    stream.set_read_timeout(Some(CONTROL_TIMEOUT))?;
+    stream.set_write_timeout(Some(CONTROL_TIMEOUT))?;
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    stream.write_all(req.as_bytes())?;
+    stream.flush()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+
+    let bad = |msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_owned());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("headers not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let body = &raw[split + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        dechunk(body).ok_or_else(|| bad("bad chunked body"))?
+    } else {
+        body.to_vec()
+    };
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 /// Minimal HTTP/1.1 request to 127.0.0.1:port with `Connection: close`.

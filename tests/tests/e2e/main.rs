@@ -1,6 +1,7 @@
 //! End-to-end: the real `authctl` and `authctl-agent` against a real OpenID provider
 //! (`oidc-provider`), through real loopback logins completed by a scripted browser.
 
+mod checks;
 mod core;
 mod lifecycle;
 mod login;
