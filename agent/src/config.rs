@@ -155,6 +155,10 @@ pub struct ProviderConfig {
     pub auth_params: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<ClientAuthMethod>,
+    /// RFC 8707 resource indicator sent on the authorization, code-exchange and refresh requests
+    /// (the API or MCP server the tokens are for). Set by `authctl login https://RESOURCE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -324,6 +328,7 @@ pub fn validate_provider(name: &str, p: &ProviderConfig) -> Result<(), (String, 
         ("userinfo_endpoint", &p.userinfo_endpoint),
         ("jwks_uri", &p.jwks_uri),
         ("end_session_endpoint", &p.end_session_endpoint),
+        ("resource", &p.resource),
     ] {
         if let Some(v) = value {
             check_url(v).or_else(|m| err(key, m))?;

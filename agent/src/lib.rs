@@ -35,6 +35,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod supervisor;
+pub mod zeroconf;
 
 use std::io::Write as _;
 use std::time::Duration;

@@ -189,9 +189,12 @@ pub fn authorization_url(
 /// time, the provider's error, or a failed check.
 pub async fn login(
     state: &AgentState,
-    req: LoginRequest,
+    mut req: LoginRequest,
     progress: mpsc::Sender<Progress>,
 ) -> Result<LoginOutcome, AgentError> {
+    if crate::zeroconf::is_resource(&req.target) {
+        req.target = crate::zeroconf::provider_for(state, &req.target).await?;
+    }
     let (provider_name, account_name) = plan(state, &req)?;
     let provider = state.provider(&provider_name)?;
     let scopes = login_scopes(&provider, &req.scopes);
@@ -225,6 +228,10 @@ pub async fn login(
     let state_secret = SecretString::from(csrf.secret().clone());
     let is_oidc = scopes.iter().any(|s| s == "openid");
     let nonce = is_oidc.then(|| CsrfToken::new_random().secret().clone());
+    let mut extra = provider.auth_params.clone();
+    if let Some(r) = &provider.resource {
+        extra.entry("resource".into()).or_insert_with(|| r.clone()); // RFC 8707 §2.1
+    }
     let url = authorization_url(
         &auth_endpoint,
         &provider.client_id,
@@ -233,7 +240,7 @@ pub async fn login(
         state_secret.expose_secret(),
         challenge.as_str(),
         nonce.as_deref(),
-        &provider.auth_params,
+        &extra,
     );
     tracing::info!(provider = %provider_name, account = %account_name, %redirect_uri, "login started");
     let _ = progress
@@ -342,12 +349,15 @@ impl Exchange<'_> {
             AgentError::LoginFailed("the callback carries neither a code nor an error".into())
         })?;
         let auth = self.state.client_auth(self.provider_name).await?;
-        let params = [
+        let mut params = vec![
             ("grant_type", "authorization_code"),
             ("code", code.expose_secret()),
             ("redirect_uri", self.redirect_uri),
             ("code_verifier", self.verifier.expose_secret()),
         ];
+        if let Some(r) = &self.provider.resource {
+            params.push(("resource", r)); // RFC 8707 §2.2
+        }
         let set = token::request(
             self.state.http(),
             &self.endpoints.token_endpoint,

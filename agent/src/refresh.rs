@@ -283,8 +283,12 @@ async fn refresh_locked(
     if !scope.is_empty() {
         params.push(("scope", &scope));
     }
+    // RFC 8707 §2.2: the key's own resource, else the provider's (a resource login).
+    let provider_resource = state.provider(&provider).ok().and_then(|p| p.resource);
     if !key.resource.is_empty() {
-        params.push(("resource", &key.resource)); // RFC 8707 §2.2
+        params.push(("resource", &key.resource));
+    } else if let Some(r) = &provider_resource {
+        params.push(("resource", r));
     }
     tracing::debug!(%account, %provider, "refreshing");
     let result = token::request(state.http(), &endpoints.token_endpoint, &auth, &params).await;

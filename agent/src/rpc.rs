@@ -288,6 +288,7 @@ impl Agent for AgentService {
             }
             p
         };
+        let p = apply_overrides(p, &r)?;
         config::validate_provider(&r.name, &p).map_err(|(key, msg)| {
             AgentError::InvalidArgument(if key.is_empty() {
                 msg
@@ -544,4 +545,54 @@ where
         let _ = tx.send(Ok(pb::LoginEvent { event: Some(ev) })).await;
     });
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// Applies `AddProvider`'s explicit endpoints, resource and redirect settings to `p`.
+fn apply_overrides(
+    mut p: ProviderConfig,
+    r: &pb::AddProviderRequest,
+) -> Result<ProviderConfig, AgentError> {
+    for (key, value) in &r.endpoints {
+        let slot = match key.as_str() {
+            "authorization_endpoint" => &mut p.authorization_endpoint,
+            "token_endpoint" => &mut p.token_endpoint,
+            "device_authorization_endpoint" => &mut p.device_authorization_endpoint,
+            "revocation_endpoint" => &mut p.revocation_endpoint,
+            "userinfo_endpoint" => &mut p.userinfo_endpoint,
+            "jwks_uri" => &mut p.jwks_uri,
+            "end_session_endpoint" => &mut p.end_session_endpoint,
+            other => {
+                return Err(AgentError::InvalidArgument(format!(
+                    "unknown endpoint `{other}`"
+                )));
+            }
+        };
+        *slot = Some(value.clone());
+    }
+    if !r.resource.is_empty() {
+        p.resource = Some(r.resource.clone());
+    }
+    p.redirect_host = match r.redirect_host.as_str() {
+        "" => p.redirect_host,
+        "127.0.0.1" => config::RedirectHost::Ipv4,
+        "[::1]" | "::1" => config::RedirectHost::Ipv6,
+        "localhost" => config::RedirectHost::Localhost,
+        other => {
+            return Err(AgentError::InvalidArgument(format!(
+                "redirect host `{other}` must be 127.0.0.1, [::1] or localhost"
+            )));
+        }
+    };
+    if !r.redirect_ports.is_empty() {
+        p.redirect_ports = r
+            .redirect_ports
+            .iter()
+            .map(|&port| {
+                u16::try_from(port).map_err(|_| {
+                    AgentError::InvalidArgument(format!("redirect port {port} is not a TCP port"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(p)
 }

@@ -905,13 +905,53 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__provider__subcmd__add)
-            opts="-h -V --issuer --preset --tenant --domain --realm --base-url --audience --auth-server --client-id --scope --client-secret-stdin --replace --help --version"
+            opts="-h -V --issuer --authorization-endpoint --token-endpoint --device-authorization-endpoint --revocation-endpoint --userinfo-endpoint --jwks-uri --end-session-endpoint --resource --redirect-host --redirect-port --preset --tenant --domain --realm --base-url --audience --auth-server --client-id --scope --client-secret-stdin --replace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --issuer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --authorization-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device-authorization-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --revocation-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --userinfo-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jwks-uri)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --end-session-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resource)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redirect-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redirect-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -30,6 +30,8 @@ pub struct Endpoints {
     pub authorization_response_iss_parameter_supported: bool,
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
+    #[serde(default)]
+    pub scopes_supported: Option<Vec<String>>,
 }
 
 /// A discovery failure.

@@ -7,6 +7,8 @@
 
 pub mod discovery;
 pub mod id_token;
+pub mod registration;
+pub mod resource;
 pub mod token;
 
 use std::time::Duration;

@@ -11,7 +11,10 @@ use crate::output::println_out;
 
 #[derive(Args)]
 pub struct LoginArgs {
-    /// Provider name (or an existing account's name, to log it in again)
+    /// Provider name, an existing account's name (to log it in again), or the https URL of a
+    /// protected resource such as an MCP server (zero-config: RFC 9728 metadata, RFC 8414
+    /// discovery, dynamic client registration, remembered as a provider)
+    #[arg(value_name = "PROVIDER|ACCOUNT|URL")]
     provider: String,
     /// Name of the account to create or log in again (default: the provider's only account, or
     /// the provider's name for its first)

@@ -34,9 +34,41 @@ pub enum ProviderCommand {
 pub struct AddArgs {
     /// A name for the provider (letters, digits, '.', '_', '-')
     name: String,
-    /// The issuer URL; endpoints are discovered from it (not needed with --preset)
-    #[arg(long, required_unless_present = "preset")]
+    /// The issuer URL; endpoints are discovered from it (not needed with --preset, or with
+    /// --authorization-endpoint and --token-endpoint for providers without discovery)
+    #[arg(long, required_unless_present_any = ["preset", "authorization_endpoint"])]
     issuer: Option<String>,
+    /// Explicit authorization endpoint (wins over discovery; with --token-endpoint, replaces it)
+    #[arg(long, value_name = "URL", requires = "token_endpoint")]
+    authorization_endpoint: Option<String>,
+    /// Explicit token endpoint
+    #[arg(long, value_name = "URL")]
+    token_endpoint: Option<String>,
+    /// Explicit device authorization endpoint (RFC 8628), for `authctl login --device`
+    #[arg(long, value_name = "URL")]
+    device_authorization_endpoint: Option<String>,
+    /// Explicit revocation endpoint (RFC 7009), used by `authctl logout`
+    #[arg(long, value_name = "URL")]
+    revocation_endpoint: Option<String>,
+    /// Explicit userinfo endpoint
+    #[arg(long, value_name = "URL")]
+    userinfo_endpoint: Option<String>,
+    /// Explicit JWKS URL for ID-token signatures
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
+    /// Explicit end-session endpoint, for `authctl logout --end-session`
+    #[arg(long, value_name = "URL")]
+    end_session_endpoint: Option<String>,
+    /// RFC 8707 resource indicator (the API or MCP server) sent with every token request
+    #[arg(long, value_name = "URL")]
+    resource: Option<String>,
+    /// Loopback host of the redirect URI, as registered: 127.0.0.1 (default), [::1] or localhost
+    #[arg(long, value_name = "HOST")]
+    redirect_host: Option<String>,
+    /// Fixed redirect port, for servers that match redirect URIs exactly (repeatable; tried in
+    /// order)
+    #[arg(long = "redirect-port", value_name = "PORT")]
+    redirect_ports: Vec<u16>,
     /// Fill endpoints and quirks from a preset: google, microsoft, github, gitlab, okta, auth0,
     /// keycloak (see `authctl provider presets`)
     #[arg(long)]
@@ -112,6 +144,24 @@ pub async fn run(c: ProviderCommand) -> Result<(), CliError> {
                     .into_iter()
                     .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
                     .collect(),
+                    resource: a.resource.unwrap_or_default(),
+                    endpoints: [
+                        ("authorization_endpoint", a.authorization_endpoint),
+                        ("token_endpoint", a.token_endpoint),
+                        (
+                            "device_authorization_endpoint",
+                            a.device_authorization_endpoint,
+                        ),
+                        ("revocation_endpoint", a.revocation_endpoint),
+                        ("userinfo_endpoint", a.userinfo_endpoint),
+                        ("jwks_uri", a.jwks_uri),
+                        ("end_session_endpoint", a.end_session_endpoint),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+                    .collect(),
+                    redirect_host: a.redirect_host.unwrap_or_default(),
+                    redirect_ports: a.redirect_ports.into_iter().map(u32::from).collect(),
                 })
                 .await
                 .map_err(|s| client.error(s))?

@@ -397,3 +397,79 @@ fn logout_end_session_signs_out_at_the_provider_through_a_loopback_redirect() {
     env.authctl(&["token", "raw"]).expect_code(4);
     env.authctl(&["agent", "stop"]).ok();
 }
+
+/// The account name `authctl login` printed ("account NAME (who)").
+fn logged_in_account(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("account "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no account in {stdout}"))
+        .to_owned()
+}
+
+#[test]
+fn zero_config_login_to_a_protected_resource_registers_a_client_and_remembers_it() {
+    let (env, idp) = setup();
+    let resource = idp.mcp_resource();
+    // RFC 9728 metadata from the 401's WWW-Authenticate, RFC 8414/OIDC discovery, RFC 7591.
+    let r = env.authctl(&["login", &resource]);
+    r.ok();
+    let name = logged_in_account(&r.stdout);
+    assert_eq!(idp.registrations(), 1);
+    let config = read(&env.config_file());
+    assert!(
+        config.contains(&format!("resource = \"{resource}\""))
+            && config.contains("Registered by `authctl login"),
+        "{config}"
+    );
+    let use_token = |token: &str, path: &str| {
+        let bearer = format!("Bearer {token}");
+        idp.request("GET", path, &[("Authorization", &bearer)], None)
+    };
+    let t = env.authctl(&["token", &name]).ok().stdout.trim().to_owned();
+    let r = use_token(&t, "/mcp");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["sub"], "alice");
+    // Refreshes keep the resource (RFC 8707), so the new token is still for it.
+    let t2 = env
+        .authctl(&["token", &name, "--refresh"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_ne!(t, t2);
+    assert_eq!(use_token(&t2, "/mcp").status, 200);
+    // The registration is remembered: logging in again registers nothing.
+    let r = env.authctl(&["login", &resource]);
+    r.ok();
+    assert_eq!(logged_in_account(&r.stdout), name);
+    assert_eq!(idp.registrations(), 1);
+
+    // A bare `Bearer` challenge: the well-known URL is used instead.
+    let plain = idp.mcp_plain_resource();
+    let r = env.authctl(&["login", &plain]);
+    r.ok();
+    let plain_name = logged_in_account(&r.stdout);
+    assert_ne!(plain_name, name);
+    assert_eq!(idp.registrations(), 2);
+    let t = env
+        .authctl(&["token", &plain_name])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(use_token(&t, "/mcp-plain").status, 200);
+
+    // No metadata anywhere: a clear error, nothing registered.
+    let r = env.authctl(&["login", &idp.url("/nothing-here")]);
+    r.expect_code(7);
+    assert!(
+        r.stderr
+            .contains("no protected-resource metadata (RFC 9728)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(idp.registrations(), 2);
+    env.authctl(&["agent", "stop"]).ok();
+}
