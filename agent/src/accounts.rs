@@ -70,21 +70,21 @@ impl AccountDb {
             path: path.display().to_string(),
             reason,
         };
-        let map = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let f: FileFormat = serde_json::from_slice(&bytes)
-                    .map_err(|e| unreadable(format!("not valid account metadata ({e})")))?;
-                if f.version != 1 {
-                    return Err(unreadable(format!("unknown format version {}", f.version)));
+        let map =
+            match crate::fsutil::read_if_exists(&path).map_err(|e| unreadable(e.to_string()))? {
+                Some(bytes) => {
+                    let f: FileFormat = serde_json::from_slice(&bytes)
+                        .map_err(|e| unreadable(format!("not valid account metadata ({e})")))?;
+                    if f.version != 1 {
+                        return Err(unreadable(format!("unknown format version {}", f.version)));
+                    }
+                    f.accounts
+                        .into_iter()
+                        .map(|a| (a.name.clone(), a))
+                        .collect()
                 }
-                f.accounts
-                    .into_iter()
-                    .map(|a| (a.name.clone(), a))
-                    .collect()
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(unreadable(e.to_string())),
-        };
+                None => BTreeMap::new(),
+            };
         Ok(Self {
             path,
             map: Mutex::new(map),

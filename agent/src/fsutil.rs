@@ -4,6 +4,18 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+/// Reads `path`; `None` when it does not exist yet (a first start).
+///
+/// # Errors
+/// The file exists but cannot be read.
+pub fn read_if_exists(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Replaces `path` with `data` atomically and durably: a temporary file in the same directory
 /// (created with `mode`), written and fsynced, renamed over `path`, then the directory fsynced, so
 /// a crash leaves either the old or the new content, never a torn file.

@@ -100,8 +100,14 @@ pub async fn run(paths: Paths) -> Result<(), StartError> {
     ensure_private_dir(&paths.data_dir).map_err(StartError::Setup)?;
     let _lock = lock_store(&paths)?;
     let config = Config::load(&paths.config_file)?;
+    // The account metadata and the secret store are independent files: load them side by side
+    // (with many accounts, parsing them is most of the start-up time).
+    let accounts_file = paths.accounts_file();
+    let accounts = tokio::task::spawn_blocking(move || AccountDb::open(accounts_file));
     let secrets = store::open(config.agent.store, &paths).await?;
-    let accounts = AccountDb::open(paths.accounts_file())?;
+    let accounts = accounts
+        .await
+        .map_err(|e| StartError::Setup(format!("loading the accounts failed: {e}")))??;
     tracing::info!(
         config = %paths.config_file.display(),
         providers = config.providers.len(),

@@ -189,6 +189,15 @@ impl TestEnv {
             .into()
     }
 
+    /// `authctl status --json`, parsed (the command must succeed).
+    #[must_use]
+    pub fn status_json(&self) -> serde_json::Value {
+        let r = self.authctl(&["status", "--json"]);
+        r.ok();
+        serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", r.stdout))
+    }
+
     /// Runs `authctl ARGS` with `input` on stdin.
     #[must_use]
     pub fn authctl_stdin(&self, args: &[&str], input: &str) -> Run {

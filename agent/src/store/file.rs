@@ -29,28 +29,28 @@ impl FileStore {
             path: path.display().to_string(),
             reason,
         };
-        let map = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                let mode = std::fs::metadata(&path)
-                    .map_err(|e| unreadable(e.to_string()))?
-                    .mode();
-                if mode & 0o077 != 0 {
-                    return Err(unreadable(format!(
-                        "it is accessible by other users (mode {:o}); run `chmod 600 {}`",
-                        mode & 0o777,
-                        path.display()
-                    )));
+        let map =
+            match crate::fsutil::read_if_exists(&path).map_err(|e| unreadable(e.to_string()))? {
+                Some(bytes) => {
+                    let bytes = Zeroizing::new(bytes);
+                    let mode = std::fs::metadata(&path)
+                        .map_err(|e| unreadable(e.to_string()))?
+                        .mode();
+                    if mode & 0o077 != 0 {
+                        return Err(unreadable(format!(
+                            "it is accessible by other users (mode {:o}); run `chmod 600 {}`",
+                            mode & 0o777,
+                            path.display()
+                        )));
+                    }
+                    let raw: BTreeMap<String, String> = serde_json::from_slice(&bytes)
+                        .map_err(|e| unreadable(format!("not a valid store ({e})")))?;
+                    raw.into_iter()
+                        .map(|(k, v)| (k, SecretString::from(v)))
+                        .collect()
                 }
-                let raw: BTreeMap<String, String> = serde_json::from_slice(&bytes)
-                    .map_err(|e| unreadable(format!("not a valid store ({e})")))?;
-                raw.into_iter()
-                    .map(|(k, v)| (k, SecretString::from(v)))
-                    .collect()
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(unreadable(e.to_string())),
-        };
+                None => BTreeMap::new(),
+            };
         Ok(Self {
             path,
             map: Mutex::new(map),

@@ -13,7 +13,7 @@ use super::{json, setup, setup_with};
 
 /// The accounts `authctl status --json` lists.
 fn accounts(env: &TestEnv) -> Vec<serde_json::Value> {
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     status["accounts"].as_array().cloned().unwrap_or_default()
 }
 

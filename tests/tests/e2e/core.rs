@@ -48,7 +48,7 @@ fn login_token_status_restart_token_logout() {
         "the login's token is served from the cache"
     );
 
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["agent"]["running"], true);
     assert_eq!(status["secret_store"]["backend"], "file");
     let acc = &status["accounts"][0];
@@ -133,7 +133,7 @@ fn login_token_status_restart_token_logout() {
         "refresh token revoked"
     );
     assert!(!read(&env.data_dir().join("secrets.json")).contains(&rt_now));
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["accounts"].as_array().unwrap().len(), 0);
     env.authctl(&["token", "corp"]).expect_code(4);
     env.authctl(&["agent", "stop"]).ok();
@@ -153,7 +153,7 @@ fn keyring_store_login_restart_token_logout() {
     env.authctl(&["agent", "start"]).ok();
     env.add_provider("corp", &idp);
     env.authctl(&["login", "corp"]).ok();
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["secret_store"]["backend"], "keyring");
     assert!(
         !env.data_dir().join("secrets.json").exists(),
@@ -184,7 +184,7 @@ fn keyring_store_login_restart_token_logout() {
     )
     .unwrap();
     env.authctl(&["agent", "start"]).ok();
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["secret_store"]["backend"], "keyring");
     env.authctl(&["agent", "stop"]).ok();
 }
@@ -269,7 +269,7 @@ fn abandoned_login_times_out_with_a_clear_message() {
         "{}",
         run.stderr
     );
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["accounts"].as_array().unwrap().len(), 0);
     env.authctl(&["agent", "stop"]).ok();
 }
@@ -635,7 +635,7 @@ fn a_login_without_offline_access_says_there_is_no_refresh_token() {
         .trim()
         .to_owned();
     assert_eq!(idp.introspect(&t)["active"], true);
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["accounts"][0]["has_refresh_token"], false);
     // A forced refresh is impossible: login required, naming the command.
     let run = env.authctl(&["token", "corp", "--refresh"]);

@@ -152,13 +152,13 @@ fn transient_faults_are_survived_and_the_refresh_token_is_kept() {
             rt_before,
             "{fault}: refresh token kept"
         );
-        let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+        let status = env.status_json();
         assert_eq!(status["accounts"][0]["state"], "degraded", "{fault}");
         // Once the fault is gone, the same refresh token works.
         let fresh = refresh_until_ok(&env);
         assert_ne!(fresh, cached);
         assert_eq!(idp.introspect(&fresh)["active"], true);
-        let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+        let status = env.status_json();
         assert_eq!(status["accounts"][0]["state"], "ready", "{fault}");
         cached = fresh;
     }
@@ -187,7 +187,7 @@ fn transient_faults_are_survived_and_the_refresh_token_is_kept() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(200));
     }
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["accounts"][0]["state"], "login_required");
     env.authctl(&["agent", "stop"]).ok();
 }
@@ -231,7 +231,7 @@ fn invalid_grant_marks_login_required_and_login_repairs_in_place() {
         "{}",
         r.stderr
     );
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     let acc = &status["accounts"][0];
     assert_eq!(acc["state"], "login_required");
     assert!(
@@ -247,7 +247,7 @@ fn invalid_grant_marks_login_required_and_login_repairs_in_place() {
     assert_eq!(idp.token_calls("refresh_token"), calls);
     // `authctl login corp` logs the same account in again, in place.
     env.authctl(&["login", "corp"]).ok();
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["accounts"].as_array().unwrap().len(), 1);
     assert_eq!(status["accounts"][0]["name"], "corp");
     assert_eq!(status["accounts"][0]["state"], "ready");
@@ -428,7 +428,7 @@ fn sigkill_during_refresh_cycles_never_leaves_a_silently_broken_account() {
             4 => {
                 // The kill fell between the provider's rotation and our durable write: the
                 // account says so, and a login repairs it.
-                let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+                let status = env.status_json();
                 assert_eq!(status["accounts"][0]["state"], "login_required");
                 relogins += 1;
                 env.authctl(&["login", "corp"]).ok();
@@ -464,7 +464,7 @@ fn several_accounts_at_one_provider_are_independent() {
         "{}",
         r.stderr
     );
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     let subjects: Vec<&str> = status["accounts"]
         .as_array()
         .unwrap()
@@ -481,7 +481,7 @@ fn several_accounts_at_one_provider_are_independent() {
     env.authctl(&["token", "bob-at-corp", "--refresh"])
         .expect_code(4);
     env.authctl(&["token", "alice-at-corp", "--refresh"]).ok();
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     for acc in status["accounts"].as_array().unwrap() {
         let want = if acc["name"] == "bob-at-corp" {
             "login_required"

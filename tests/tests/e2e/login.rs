@@ -15,7 +15,7 @@ fn device_flow_login_completes_through_the_browser_and_yields_a_refresh_token() 
         "{}",
         r.stdout
     );
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["accounts"][0]["has_refresh_token"], true);
     assert_eq!(status["accounts"][0]["subject"], "alice");
     let t = env
@@ -289,7 +289,7 @@ fn interactive_token_calls_share_one_on_demand_login_opened_by_the_agent() {
             .any(|r| r.stderr.contains("opening your browser")),
         "the waiting caller is told why"
     );
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["accounts"][0]["name"], "corp");
     assert_eq!(status["accounts"][0]["subject"], "alice");
 
@@ -374,7 +374,7 @@ fn logout_end_session_signs_out_at_the_provider_through_a_loopback_redirect() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert_eq!(status["accounts"].as_array().unwrap().len(), 0);
     assert_eq!(idp.counters()["revocation"], 1);
 

@@ -168,7 +168,7 @@ fn socket_activation_starts_the_agent_on_first_connection_and_idle_exit_stops_it
         "not started before a connection"
     );
     // The first connection starts the agent, which serves on the inherited socket.
-    let status = json(&env.authctl(&["status", "--json"]).ok().stdout.clone());
+    let status = env.status_json();
     assert!(status["agent"]["pid"].as_u64().unwrap() > 0);
     env.add_provider("corp", &idp);
     env.authctl(&["login", "corp"]).ok();
