@@ -9,7 +9,7 @@ use authctl_tests::idp::id_token_fault;
 use authctl_tests::{IdpOptions, TestEnv, read};
 use serde_json::json;
 
-use super::{json, setup, setup_with};
+use super::{setup, setup_with};
 
 /// The accounts `authctl status --json` lists.
 fn accounts(env: &TestEnv) -> Vec<serde_json::Value> {

@@ -2,7 +2,7 @@
 
 use authctl_tests::read;
 
-use super::{json, setup};
+use super::setup;
 
 #[test]
 fn device_flow_login_completes_through_the_browser_and_yields_a_refresh_token() {
