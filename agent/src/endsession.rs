@@ -74,11 +74,20 @@ pub async fn end_session(
     .map_err(|e| AgentError::EndSession(e.to_string()))?;
     let redirect_uri = loopback.redirect_uri.clone();
     let state_secret = SecretString::from(CsrfToken::new_random().secret().clone());
-    // The ID token of the login, while the agent holds it (it lives in memory only).
-    let hint = state
+    // The freshest ID token the agent holds, else the one kept from the login (providers accept an
+    // expired ID token they issued as a hint).
+    let hint = match state
         .cache
         .get(&TokenKey::new(&account.name, &[], ""))
-        .and_then(|t| t.id_token);
+        .and_then(|t| t.id_token)
+    {
+        Some(t) => Some(t),
+        None => state
+            .secrets
+            .get(&crate::store::id_token_key(&account.name))
+            .await
+            .unwrap_or_default(),
+    };
     let url = end_session_url(
         &endpoint,
         &provider.client_id,

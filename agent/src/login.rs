@@ -438,6 +438,16 @@ pub(crate) async fn store_account(
              ask for offline access (scope `offline_access` for OpenID providers, `access_type=offline` \
              for Google) in the provider's scopes or auth_params and log in again".to_string());
     }
+    // The login's ID token, kept for `logout --end-session` (`id_token_hint`) across restarts. Only
+    // a hint: failing to keep it fails nothing.
+    let idt_key = crate::store::id_token_key(name);
+    let kept = match &set.id_token {
+        Some(idt) => state.secrets.set(&idt_key, idt.clone()).await,
+        None => state.secrets.delete(&idt_key).await,
+    };
+    if let Err(e) = kept {
+        tracing::warn!(account = %name, error = %e, "could not keep the ID token for a later end-session");
+    }
     let now = now_unix();
     let granted: Vec<String> = set.scope.as_deref().map_or_else(
         || scopes.to_vec(),

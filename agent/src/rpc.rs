@@ -212,6 +212,9 @@ impl Agent for AgentService {
             .delete(&store::refresh_token_key(&name))
             .await
             .map_err(AgentError::from)?;
+        if let Err(e) = self.state.secrets.delete(&store::id_token_key(&name)).await {
+            tracing::warn!(account = %name, error = %e, "could not delete the kept ID token");
+        }
         self.state
             .accounts
             .update(|m| m.remove(&name))

@@ -75,6 +75,10 @@ pub fn login_scopes(
 pub async fn provider_for(state: &AgentState, target: &str) -> Result<String, AgentError> {
     let url = Url::parse(target)
         .map_err(|e| AgentError::InvalidArgument(format!("`{target}` is not a valid URL: {e}")))?;
+    // One resource set-up at a time: two first logins to the same resource at once register one
+    // client, and the second finds the first's provider.
+    static SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _setup = SETUP.lock().await;
     let config = state.config();
     if let Some((name, _)) = config.providers.iter().find(|(_, p)| {
         p.resource

@@ -143,6 +143,12 @@ pub fn refresh_token_key(account: &str) -> String {
     format!("account/{account}/refresh_token")
 }
 
+/// The key of the ID token of an account's last login (the `id_token_hint` of an end-session).
+#[must_use]
+pub fn id_token_key(account: &str) -> String {
+    format!("account/{account}/id_token")
+}
+
 /// The key of a provider's client secret.
 #[must_use]
 pub fn client_secret_key(provider: &str) -> String {

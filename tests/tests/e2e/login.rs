@@ -343,6 +343,9 @@ fn interactive_token_calls_share_one_on_demand_login_opened_by_the_agent() {
 fn logout_end_session_signs_out_at_the_provider_through_a_loopback_redirect() {
     let (env, idp) = setup();
     env.authctl(&["login", "corp"]).ok();
+    // The ID token for the hint survives a restart of the agent.
+    env.authctl(&["agent", "stop"]).ok();
+    env.authctl(&["agent", "start"]).ok();
     let r = env.authctl(&["logout", "corp", "--end-session"]);
     r.ok();
     assert!(
