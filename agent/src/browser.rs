@@ -12,9 +12,11 @@ use std::time::Duration;
 const FAIL_WINDOW: Duration = Duration::from_millis(300);
 
 /// The commands to try, in order: each entry of `$BROWSER` (split on `:`; `%s` is replaced by
-/// the URL, else the URL is appended), then the platform's openers.
+/// the URL, else the URL is appended), then the platform's openers — on Linux only with a
+/// graphical session (`has_display`): without one they fall back to a text browser nobody sees, or
+/// fail slowly, and the caller would wait for the whole login timeout.
 #[must_use]
-pub fn candidates(browser_var: Option<&str>, url: &str) -> Vec<Vec<String>> {
+pub fn candidates(browser_var: Option<&str>, url: &str, has_display: bool) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = browser_var
         .unwrap_or_default()
         .split(':')
@@ -34,6 +36,8 @@ pub fn candidates(browser_var: Option<&str>, url: &str) -> Vec<Vec<String>> {
         .collect();
     let platform: &[&[&str]] = if cfg!(target_os = "macos") {
         &[&["open"]]
+    } else if !has_display {
+        &[]
     } else {
         &[
             &["xdg-open"],
@@ -56,8 +60,11 @@ pub fn candidates(browser_var: Option<&str>, url: &str) -> Vec<Vec<String>> {
 /// Every candidate was missing or failed at once.
 pub async fn open(url: &str) -> Result<String, String> {
     let browser_var = std::env::var("BROWSER").ok();
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
     let mut tried = Vec::new();
-    for argv in candidates(browser_var.as_deref(), url) {
+    for argv in candidates(browser_var.as_deref(), url, has_display) {
         let Some((program, args)) = argv.split_first() else {
             continue;
         };
@@ -88,11 +95,17 @@ pub async fn open(url: &str) -> Result<String, String> {
             }
         }
     }
-    Err(if tried.is_empty() {
-        "no browser found: set BROWSER or install xdg-utils".to_owned()
-    } else {
-        tried.join("; ")
-    })
+    Err(
+        if tried.is_empty() && !has_display && !cfg!(target_os = "macos") {
+            "the agent has no graphical session (no DISPLAY or WAYLAND_DISPLAY; for a user service, \
+         `systemctl --user import-environment DISPLAY WAYLAND_DISPLAY`) and no BROWSER"
+            .to_owned()
+        } else if tried.is_empty() {
+            "no browser found: set BROWSER or install xdg-utils".to_owned()
+        } else {
+            tried.join("; ")
+        },
+    )
 }
 
 #[cfg(test)]
@@ -101,7 +114,11 @@ mod tests {
 
     #[test]
     fn browser_entries_come_first_with_percent_s_or_appended_url() {
-        let c = candidates(Some("firefox --new-tab:my-open %s --flag: "), "http://x/");
+        let c = candidates(
+            Some("firefox --new-tab:my-open %s --flag: "),
+            "http://x/",
+            true,
+        );
         assert_eq!(c[0], vec!["firefox", "--new-tab", "http://x/"]);
         assert_eq!(c[1], vec!["my-open", "http://x/", "--flag"]);
         assert!(c.len() > 2, "platform openers follow");
@@ -110,8 +127,19 @@ mod tests {
 
     #[test]
     fn without_browser_only_platform_openers() {
-        let c = candidates(None, "u");
+        let c = candidates(None, "u", true);
         assert!(c.iter().all(|a| a.last().unwrap() == "u"));
         assert!(!c.is_empty());
+    }
+
+    #[test]
+    fn without_a_display_only_browser_entries_on_linux() {
+        let c = candidates(Some("my-browser"), "u", false);
+        if cfg!(target_os = "macos") {
+            assert_eq!(c.len(), 2);
+        } else {
+            assert_eq!(c, vec![vec!["my-browser".to_owned(), "u".to_owned()]]);
+            assert!(candidates(None, "u", false).is_empty());
+        }
     }
 }

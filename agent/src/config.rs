@@ -148,6 +148,11 @@ pub struct ProviderConfig {
     /// Path of the loopback `post_logout_redirect_uri` (same host and ports as logins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_logout_redirect_path: Option<String>,
+    /// Send the login's ID token as `id_token_hint` at `logout --end-session` (Okta requires it).
+    /// Off by default: the hint travels in the URL handed to the browser, and the agent then keeps
+    /// the ID token in the secret store.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub end_session_id_token_hint: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_timeout_seconds: Option<u64>,
     /// Extra authorization-request parameters (`prompt`, `login_hint`, `access_type`, …).

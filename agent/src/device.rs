@@ -129,6 +129,10 @@ pub async fn login(
     if !scope.is_empty() {
         form.push(("scope", &scope));
     }
+    // RFC 8707 for a resource provider, as in the loopback login.
+    if let Some(r) = &provider.resource {
+        form.push(("resource", r));
+    }
     let http_req = auth.apply(
         state
             .http()
@@ -162,10 +166,13 @@ pub async fn login(
     tracing::info!(provider = %provider_name, account = %account_name, "device login started");
     let deadline = Instant::now() + limit;
     let mut interval = Duration::from_secs(da.interval);
-    let params = [
+    let mut params = vec![
         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
         ("device_code", da.device_code.expose_secret()),
     ];
+    if let Some(r) = &provider.resource {
+        params.push(("resource", r));
+    }
     let set = loop {
         tokio::time::sleep(interval).await;
         if Instant::now() >= deadline {

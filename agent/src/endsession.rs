@@ -1,6 +1,7 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): the provider's
-//! `end_session_endpoint` opened in the browser with `client_id`, the ID token as
-//! `id_token_hint` when the agent still holds it, `state`, and a loopback
+//! `end_session_endpoint` opened in the browser with `client_id`, the login's ID token as
+//! `id_token_hint` only where the provider is configured to need it
+//! (`end_session_id_token_hint`: it travels in the URL), `state`, and a loopback
 //! `post_logout_redirect_uri` on the provider's redirect host and ports, which shows a page and
 //! ends the flow when the provider sends the browser back.
 
@@ -17,6 +18,9 @@ use crate::error::AgentError;
 use crate::login::Progress;
 use crate::loopback::{Loopback, Page};
 use crate::state::AgentState;
+
+/// The longest default wait for the provider's redirect back.
+const END_SESSION_TIMEOUT_SECONDS: u64 = 120;
 
 /// Builds the end-session URL (RP-Initiated Logout 1.0 §2).
 #[must_use]
@@ -76,17 +80,20 @@ pub async fn end_session(
     let state_secret = SecretString::from(CsrfToken::new_random().secret().clone());
     // The freshest ID token the agent holds, else the one kept from the login (providers accept an
     // expired ID token they issued as a hint).
-    let hint = match state
+    let hint = if !provider.end_session_id_token_hint {
+        None
+    } else if let Some(t) = state
         .cache
         .get(&TokenKey::new(&account.name, &[], ""))
         .and_then(|t| t.id_token)
     {
-        Some(t) => Some(t),
-        None => state
+        Some(t)
+    } else {
+        state
             .secrets
             .get(&crate::store::id_token_key(&account.name))
             .await
-            .unwrap_or_default(),
+            .unwrap_or_default()
     };
     let url = end_session_url(
         &endpoint,
@@ -102,11 +109,14 @@ pub async fn end_session(
             redirect_uri,
         })
         .await;
+    // A provider that refuses the redirect URI shows its own page and never comes back: do not
+    // keep the user waiting as long as for a login.
     let timeout = timeout.unwrap_or_else(|| {
         Duration::from_secs(
             provider
                 .login_timeout_seconds
-                .unwrap_or(state.config().agent.login_timeout_seconds),
+                .unwrap_or(state.config().agent.login_timeout_seconds)
+                .min(END_SESSION_TIMEOUT_SECONDS),
         )
     });
     let name = account.provider.clone();

@@ -56,6 +56,11 @@ pub enum AgentError {
     LoginFailed(String),
     #[error("the sign-out at the provider did not complete: {0}")]
     EndSession(String),
+    #[error("the agent is stopping; retry in a moment")]
+    Stopping,
+    /// An error of a task shared by several callers (an on-demand login), relayed to each.
+    #[error("{message}")]
+    Relayed { code: Code, message: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -76,6 +81,8 @@ impl AgentError {
             // A wrong issuer or a provider refusing the request's scope/resource: the request or
             // the provider configuration must change.
             Self::Discovery(_) | Self::ProviderRefused { .. } => Code::InvalidArgument,
+            Self::Relayed { code, .. } => *code,
+            Self::Stopping => Code::Unavailable,
             Self::LoginTimeout(_) => Code::DeadlineExceeded,
             Self::LoginFailed(_) | Self::IdToken(_) | Self::EndSession(_) => Code::Aborted,
             Self::Accounts(_) | Self::Internal(_) => Code::Internal,

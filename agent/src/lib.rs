@@ -172,7 +172,7 @@ pub async fn run(paths: Paths) -> Result<(), StartError> {
             Ok(())
         }
     };
-    if tokio::time::timeout(Duration::from_secs(8), state.cache.quiesce())
+    if tokio::time::timeout(refresh_drain(&state), state.cache.quiesce())
         .await
         .is_err()
     {
@@ -187,6 +187,12 @@ pub async fn run(paths: Paths) -> Result<(), StartError> {
 
 /// How long a stop waits for clients to finish before closing their connections.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a stop waits for refreshes in flight: one provider request (`http_timeout_seconds`)
+/// and the durable write of its rotated token.
+fn refresh_drain(state: &AgentState) -> Duration {
+    Duration::from_secs(state.config().agent.http_timeout_seconds) + Duration::from_secs(10)
+}
 
 async fn watch_signals(state: &AgentState) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -212,7 +218,7 @@ async fn watch_signals(state: &AgentState) {
     tracing::info!("signal received; shutting down");
     let _ = state.shutdown.send(true);
     // Hard stop if draining takes too long.
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    tokio::time::sleep(DRAIN_GRACE + refresh_drain(state) + Duration::from_secs(2)).await;
     tracing::warn!("drain timed out; exiting");
     std::process::exit(0);
 }

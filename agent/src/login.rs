@@ -29,6 +29,9 @@ pub struct LoginRequest {
     pub timeout: Option<Duration>,
     /// Use the device authorization grant (RFC 8628) instead of the loopback redirect.
     pub device: bool,
+    /// Refuse a login of an existing account as another user (an on-demand re-login, where the
+    /// user may pick another identity in the provider's account chooser).
+    pub same_subject: bool,
 }
 
 /// Progress a login reports to its caller.
@@ -290,6 +293,17 @@ pub async fn login(
         None => return Err(AgentError::LoginTimeout(timeout.as_secs())),
         Some(r) => r?,
     };
+    if req.same_subject
+        && let Some(existing) = state.accounts.get(&account_name)
+        && !existing.subject.is_empty()
+        && !identity.subject.is_empty()
+        && existing.subject != identity.subject
+    {
+        return Err(AgentError::LoginFailed(format!(
+            "the browser login was for another user (subject `{}`) than account `{account_name}` (subject `{}`); nothing was changed — log in as that user, or run `authctl login {account_name}` to replace the account",
+            identity.subject, existing.subject
+        )));
+    }
     let outcome = store_account(state, &provider_name, &account_name, &scopes, set, identity).await;
     // The agent's own share of a login (code exchange, ID-token check, durable store), for the
     // benchmark suite: callback received → tokens stored.
@@ -441,9 +455,12 @@ pub(crate) async fn store_account(
     // The login's ID token, kept for `logout --end-session` (`id_token_hint`) across restarts. Only
     // a hint: failing to keep it fails nothing.
     let idt_key = crate::store::id_token_key(name);
+    let wanted = state
+        .provider(provider)
+        .is_ok_and(|p| p.end_session_id_token_hint);
     let kept = match &set.id_token {
-        Some(idt) => state.secrets.set(&idt_key, idt.clone()).await,
-        None => state.secrets.delete(&idt_key).await,
+        Some(idt) if wanted => state.secrets.set(&idt_key, idt.clone()).await,
+        _ => state.secrets.delete(&idt_key).await,
     };
     if let Err(e) = kept {
         tracing::warn!(account = %name, error = %e, "could not keep the ID token for a later end-session");

@@ -14,8 +14,9 @@ use crate::error::AgentError;
 use crate::login::{self, InFlight, LoginRequest, Progress};
 use crate::state::AgentHandle;
 
-/// The outcome of a shared login: `None` while it runs, then `Ok` or the failure's message.
-type Outcome = Option<Result<(), String>>;
+/// The outcome of a shared login: `None` while it runs, then `Ok` or the failure (its gRPC code
+/// and message, relayed to every caller).
+type Outcome = Option<Result<(), (tonic::Code, String)>>;
 
 enum Entry {
     Running(watch::Receiver<Outcome>),
@@ -45,6 +46,10 @@ pub fn needs_login(state: &AgentHandle, target: &str, e: &AgentError) -> bool {
 /// The login failed, timed out, no browser could be opened, or an earlier on-demand login failed
 /// less than `interactive_retry_seconds` ago.
 pub async fn login(state: &AgentHandle, target: &str) -> Result<(), AgentError> {
+    // One login per account, however the callers name it (account, or provider of one account).
+    let key = state
+        .resolve_account(target)
+        .map_or_else(|_| target.to_owned(), |a| a.name);
     let mut rx = {
         let mut logins = state
             .ondemand
@@ -52,22 +57,22 @@ pub async fn login(state: &AgentHandle, target: &str) -> Result<(), AgentError> 
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let cooldown = Duration::from_secs(state.config().agent.interactive_retry_seconds);
-        match logins.get(target) {
+        match logins.get(&key) {
             Some(Entry::Running(rx)) => rx.clone(),
             Some(Entry::Failed { at, reason }) if at.elapsed() < cooldown => {
                 let wait = cooldown.saturating_sub(at.elapsed()).as_secs().max(1);
                 return Err(AgentError::LoginRequired {
-                    account: target.to_owned(),
+                    account: key.clone(),
                     reason: format!(
-                        "an on-demand login failed {}s ago ({reason}); the agent starts no new one for {wait}s — run `authctl login {target}` to log in now",
+                        "an on-demand login failed {}s ago ({reason}); the agent starts no new one for {wait}s — run `authctl login {key}` to log in now",
                         at.elapsed().as_secs()
                     ),
                 });
             }
             _ => {
                 let (tx, rx) = watch::channel(None);
-                logins.insert(target.to_owned(), Entry::Running(rx.clone()));
-                tokio::spawn(run(AgentHandle::clone(state), target.to_owned(), tx));
+                logins.insert(key.clone(), Entry::Running(rx.clone()));
+                tokio::spawn(supervise(AgentHandle::clone(state), key, tx));
                 rx
             }
         }
@@ -79,30 +84,22 @@ pub async fn login(state: &AgentHandle, target: &str) -> Result<(), AgentError> 
         .clone();
     match outcome {
         Some(Ok(())) => Ok(()),
-        Some(Err(reason)) => Err(AgentError::LoginFailed(reason)),
+        Some(Err((code, message))) => Err(AgentError::Relayed { code, message }),
         None => Err(AgentError::Internal("no outcome".into())),
     }
 }
 
-/// The shared login itself: runs to its end even if every caller has gone.
-async fn run(state: AgentHandle, target: String, tx: watch::Sender<Outcome>) {
-    let _in_flight = InFlight::new(&state);
-    tracing::info!(%target, "on-demand login: opening the browser");
-    let (ptx, prx) = mpsc::channel::<Progress>(4);
-    let req = LoginRequest {
-        target: target.clone(),
-        ..LoginRequest::default()
+/// Runs the shared login in a task of its own and records its outcome, also when it panics (an
+/// entry left "running" would refuse every later on-demand login for the account).
+async fn supervise(state: AgentHandle, key: String, tx: watch::Sender<Outcome>) {
+    let outcome = match tokio::spawn(run(AgentHandle::clone(&state), key.clone())).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err((e.code(), e.to_string())),
+        Err(e) => Err((
+            tonic::Code::Internal,
+            format!("the on-demand login failed: {e}"),
+        )),
     };
-    let login = login::login(&state, req, ptx);
-    let opener = open_browser(prx);
-    tokio::pin!(login, opener);
-    let result = tokio::select! {
-        r = &mut login => r.map(|_| ()),
-        Err(reason) = &mut opener => Err(AgentError::LoginFailed(format!(
-            "`{target}` needs a login but the agent could not open a browser ({reason}); run `authctl login {target}` in a terminal (with --device on a machine without a browser)"
-        ))),
-    };
-    let outcome = result.map_err(|e| e.to_string());
     {
         let mut logins = state
             .ondemand
@@ -111,13 +108,13 @@ async fn run(state: AgentHandle, target: String, tx: watch::Sender<Outcome>) {
             .unwrap_or_else(PoisonError::into_inner);
         match &outcome {
             Ok(()) => {
-                tracing::info!(%target, "on-demand login completed");
-                logins.remove(&target);
+                tracing::info!(target = %key, "on-demand login completed");
+                logins.remove(&key);
             }
-            Err(reason) => {
-                tracing::warn!(%target, error = %reason, "on-demand login failed");
+            Err((_, reason)) => {
+                tracing::warn!(target = %key, error = %reason, "on-demand login failed");
                 logins.insert(
-                    target.clone(),
+                    key.clone(),
                     Entry::Failed {
                         at: Instant::now(),
                         reason: reason.clone(),
@@ -127,6 +124,34 @@ async fn run(state: AgentHandle, target: String, tx: watch::Sender<Outcome>) {
         }
     }
     let _ = tx.send(Some(outcome));
+}
+
+/// The shared login itself: runs to its end even if every caller has gone.
+async fn run(state: AgentHandle, target: String) -> Result<(), AgentError> {
+    let _in_flight = InFlight::new(&state);
+    tracing::info!(%target, "on-demand login: opening the browser");
+    let (ptx, prx) = mpsc::channel::<Progress>(4);
+    // A re-login asks the account's scopes again, and must come back as the same user.
+    let scopes = state
+        .accounts
+        .get(&target)
+        .map(|a| a.scopes)
+        .unwrap_or_default();
+    let req = LoginRequest {
+        target: target.clone(),
+        scopes,
+        same_subject: true,
+        ..LoginRequest::default()
+    };
+    let login = login::login(&state, req, ptx);
+    let opener = open_browser(prx);
+    tokio::pin!(login, opener);
+    tokio::select! {
+        r = &mut login => r.map(|_| ()),
+        Err(reason) = &mut opener => Err(AgentError::LoginFailed(format!(
+            "`{target}` needs a login but the agent could not open a browser ({reason}); run `authctl login {target}` in a terminal (with --device on a machine without a browser)"
+        ))),
+    }
 }
 
 /// Opens the browser on the login's authorization URL. Ends `Ok` when the login stops reporting

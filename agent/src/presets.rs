@@ -169,6 +169,8 @@ pub fn build(
             ProviderConfig {
                 issuer: Some(format!("https://{}/oauth2/{server}", arg("domain"))),
                 scopes: scopes(&["openid", "profile", "email", "offline_access"]),
+                // Okta's /logout requires id_token_hint.
+                end_session_id_token_hint: true,
                 ..base
             }
         }

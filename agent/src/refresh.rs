@@ -234,6 +234,11 @@ async fn refresh(
     key: &TokenKey,
     guard: RefreshGuard,
 ) -> (Result<CachedToken, AgentError>, Option<RefreshGuard>) {
+    // A stop waits for the refreshes in flight; none may start after it began (checked under the
+    // lock, so the stop's wait for this lock covers every refresh that got past this point).
+    if *state.shutdown.borrow() {
+        return (Err(AgentError::Stopping), Some(guard));
+    }
     let task_state = std::sync::Arc::clone(state);
     let (account, key) = (account.to_owned(), key.clone());
     let task = tokio::spawn(async move {

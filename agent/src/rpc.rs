@@ -150,6 +150,7 @@ impl Agent for AgentService {
             timeout: (r.timeout_seconds > 0)
                 .then(|| std::time::Duration::from_secs(u64::from(r.timeout_seconds))),
             device: r.device_flow,
+            same_subject: false,
         };
         let state = AgentHandle::clone(&self.state);
         Ok(Response::new(progress_stream(

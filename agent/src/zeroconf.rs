@@ -157,6 +157,11 @@ pub async fn provider_for(state: &AgentState, target: &str) -> Result<String, Ag
     }
     let table_name = name.clone();
     let new_config = config::edit_providers(&state.paths.config_file, |t| {
+        if t.contains_key(&table_name) {
+            return Err(ConfigError::BadProvider(format!(
+                "provider `{table_name}` appeared in the config meanwhile; log in again"
+            )));
+        }
         let mut table = config::provider_table(&p);
         table.decor_mut().set_prefix(format!(
             "\n# Registered by `authctl login {target}` (RFC 7591 dynamic client registration).\n"

@@ -53,7 +53,7 @@ complete -c authctl -n "__fish_authctl_using_subcommand token" -s V -l version -
 complete -c authctl -n "__fish_authctl_using_subcommand status" -l json -d 'Print JSON for scripts'
 complete -c authctl -n "__fish_authctl_using_subcommand status" -s h -l help -d 'Print help'
 complete -c authctl -n "__fish_authctl_using_subcommand status" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand logout" -l timeout -d 'With --end-session: seconds to wait for the provider to redirect back (default: the provider\'s login_timeout_seconds)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand logout" -l timeout -d 'With --end-session: seconds to wait for the provider to redirect back (default: the provider\'s login_timeout_seconds, at most 120)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand logout" -l no-revoke -d 'Do not revoke the refresh token at the provider; only delete it here'
 complete -c authctl -n "__fish_authctl_using_subcommand logout" -l end-session -d 'Also end the browser session at the provider (OpenID Connect RP-initiated logout): opens its end_session_endpoint and waits for it to redirect back to a loopback address'
 complete -c authctl -n "__fish_authctl_using_subcommand logout" -l no-browser -d 'With --end-session: only print the URL; do not open a browser'

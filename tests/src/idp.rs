@@ -21,7 +21,8 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long [`Idp::start`] waits for the provider's ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
+// Generous: a loaded 2-core machine (parallel tests, builds) can take long to start node.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connect/read/write timeout of one control request.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -128,7 +129,7 @@ fn temp_log_path() -> PathBuf {
 }
 
 impl Idp {
-    /// Spawns `node <repo>/tests/idp/server.mjs` and waits (at most 20 s) for
+    /// Spawns `node <repo>/tests/idp/server.mjs` and waits (at most 60 s) for
     /// its ready line. Panics with the provider's stderr if it does not come up.
     pub fn start(opts: IdpOptions) -> Idp {
         let root = repo_root();

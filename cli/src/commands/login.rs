@@ -96,7 +96,7 @@ pub(super) async fn follow(
         };
         match ev.event {
             Some(Event::AuthorizeUrl(u)) => {
-                eprintln!("{prompt}\n\n  {}\n", u.url);
+                eprintln!("{prompt}\n\n  {}\n", redact_hint(&u.url));
                 if !no_browser {
                     open_browser(&u.url);
                 }
@@ -146,4 +146,38 @@ fn waiting_spinner() -> indicatif::ProgressBar {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     pb
+}
+
+/// The URL with an `id_token_hint` value hidden: the browser gets the token, the terminal's
+/// scrollback does not.
+fn redact_hint(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = url
+        .find("id_token_hint=")
+        .map(|i| i + "id_token_hint=".len())
+    else {
+        return url.into();
+    };
+    let end = url[start..].find('&').map_or(url.len(), |i| start + i);
+    format!("{}[hidden]{}", &url[..start], &url[end..]).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_hint;
+
+    #[test]
+    fn the_id_token_hint_is_hidden_and_the_rest_kept() {
+        assert_eq!(
+            redact_hint("https://i/end?client_id=c&id_token_hint=eyJ.x.y&state=s"),
+            "https://i/end?client_id=c&id_token_hint=[hidden]&state=s"
+        );
+        assert_eq!(
+            redact_hint("https://i/end?id_token_hint=eyJ.x.y"),
+            "https://i/end?id_token_hint=[hidden]"
+        );
+        assert_eq!(
+            redact_hint("https://i/auth?state=s"),
+            "https://i/auth?state=s"
+        );
+    }
 }

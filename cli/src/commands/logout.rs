@@ -21,7 +21,7 @@ pub struct LogoutArgs {
     #[arg(long, requires = "end_session")]
     no_browser: bool,
     /// With --end-session: seconds to wait for the provider to redirect back (default: the
-    /// provider's login_timeout_seconds)
+    /// provider's login_timeout_seconds, at most 120)
     #[arg(long, value_name = "SECONDS", requires = "end_session")]
     timeout: Option<u32>,
 }

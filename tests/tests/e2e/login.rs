@@ -325,9 +325,21 @@ fn interactive_token_calls_share_one_on_demand_login_opened_by_the_agent() {
     );
     env.authctl(&["agent", "stop"]).ok();
 
+    // An on-demand re-login that comes back as another user changes nothing.
+    env.set("HEADLESS_BROWSER_ACTION", "approve");
+    env.set("HEADLESS_BROWSER_USER", "bob");
+    env.set("HEADLESS_BROWSER_PASSWORD", "bob-password");
+    env.authctl(&["agent", "start"]).ok();
+    let r = env.authctl(&["token", "corp", "--interactive"]);
+    r.expect_code(7);
+    assert!(r.stderr.contains("another user"), "{}", r.stderr);
+    let status = env.status_json();
+    assert_eq!(status["accounts"][0]["subject"], "alice");
+    assert_eq!(status["accounts"][0]["state"], "login_required");
+    env.authctl(&["agent", "stop"]).ok();
+
     // No browser to open: a clear error naming what to do, not a hang.
     env.set("BROWSER", "false");
-    env.set("HEADLESS_BROWSER_ACTION", "approve");
     env.authctl(&["agent", "start"]).ok();
     let r = env.authctl(&["token", "corp", "--interactive"]);
     r.expect_code(7);
@@ -365,8 +377,9 @@ fn logout_end_session_signs_out_at_the_provider_through_a_loopback_redirect() {
         "the browser came back to the loopback post_logout_redirect_uri: {log}"
     );
     assert!(
-        r.stderr.contains("id_token_hint=ey"),
-        "the ID token of the login is the hint"
+        !r.stderr.contains("id_token_hint"),
+        "no ID token in the URL unless the provider needs the hint: {}",
+        r.stderr
     );
     assert!(
         !env.agent_log().contains("id_token_hint=ey"),
@@ -380,6 +393,38 @@ fn logout_end_session_signs_out_at_the_provider_through_a_loopback_redirect() {
     let status = env.status_json();
     assert_eq!(status["accounts"].as_array().unwrap().len(), 0);
     assert_eq!(idp.counters()["revocation"], 1);
+
+    // A provider that needs the hint (end_session_id_token_hint, as Okta): the ID token kept from
+    // the login goes to the browser after a restart of the agent, never to the terminal.
+    add_raw_provider(
+        &env,
+        "hinted",
+        &format!(
+            "issuer = \"{}\"\nclient_id = \"authctl-native\"\nscopes = [\"openid\", \"offline_access\"]\n\
+             end_session_id_token_hint = true",
+            idp.issuer
+        ),
+    );
+    env.authctl(&["login", "hinted"]).ok();
+    env.authctl(&["agent", "stop"]).ok();
+    env.authctl(&["agent", "start"]).ok();
+    let r = env.authctl(&["logout", "hinted", "--end-session"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("id_token_hint=[hidden]") && !r.stderr.contains("id_token_hint=ey"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("Signed out at the provider"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        env.browser_log().contains("id_token_hint=REDACTED"),
+        "the browser got the hinted URL: {}",
+        env.browser_log()
+    );
 
     // A provider without an end_session_endpoint: a clear error, and the local logout still done.
     add_raw_provider(
