@@ -128,15 +128,10 @@ pub async fn resolve(
 async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, DiscoveryError> {
     let mut last = String::new();
     for url in well_known_urls(issuer) {
-        let resp = match http
-            .get(&url)
-            .header("accept", "application/json")
-            .send()
-            .await
-        {
+        let resp = match super::get_json(http, &url).await {
             Ok(r) => r,
             Err(e) => {
-                last = format!("unreachable ({})", crate::error::describe_reqwest(&e));
+                last = format!("unreachable ({e})");
                 // A network failure will not be cured by the next well-known URL on the same host.
                 break;
             }

@@ -30,6 +30,18 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("static reqwest configuration")
 }
 
+/// GETs a metadata document at `url`, asking for JSON; a network failure comes back described.
+///
+/// # Errors
+/// The request could not be made or answered (a status is not an error here).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Result<reqwest::Response, String> {
+    http.get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| crate::error::describe_reqwest(&e))
+}
+
 /// Joins scopes the way RFC 6749 §3.3 wants them: space-delimited.
 #[must_use]
 pub fn join_scopes(scopes: &[String]) -> String {

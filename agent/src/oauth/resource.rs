@@ -181,15 +181,10 @@ pub async fn discover(
     }
     candidates.extend(well_known_urls(resource));
     for url in candidates {
-        let resp = match http
-            .get(&url)
-            .header("accept", "application/json")
-            .send()
-            .await
-        {
+        let resp = match super::get_json(http, &url).await {
             Ok(r) => r,
             Err(e) => {
-                tried.push(format!("{url}: {}", crate::error::describe_reqwest(&e)));
+                tried.push(format!("{url}: {e}"));
                 continue;
             }
         };
