@@ -22,7 +22,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long [`Idp::start`] waits for the provider's ready line.
 // Generous: a loaded 2-core machine (parallel tests, builds) can take long to start node.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Starts tried before giving up (see [`Idp::start`]).
+const START_ATTEMPTS: usize = 3;
 /// Connect/read/write timeout of one control request.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -129,9 +131,32 @@ fn temp_log_path() -> PathBuf {
 }
 
 impl Idp {
-    /// Spawns `node <repo>/tests/idp/server.mjs` and waits (at most 60 s) for
+    /// Spawns `node <repo>/tests/idp/server.mjs` and waits (at most 30 s, up to 3 attempts) for
     /// its ready line. Panics with the provider's stderr if it does not come up.
     pub fn start(opts: IdpOptions) -> Idp {
+        // A node process has been seen, rarely, to stall before its ready line while others
+        // started fine: record what it was doing (for a look later) and start another.
+        let mut stalls = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once(&opts) {
+                Ok(idp) => return idp,
+                Err(diagnosis) => {
+                    let _ = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(std::env::temp_dir().join("authctl-idp-stalls.log"))
+                        .and_then(|mut f| writeln!(f, "{diagnosis}"));
+                    stalls.push(diagnosis);
+                }
+            }
+        }
+        panic!(
+            "test IdP did not start in {START_ATTEMPTS} attempts:\n{}",
+            stalls.join("\n")
+        );
+    }
+
+    fn start_once(opts: &IdpOptions) -> Result<Idp, String> {
         let root = repo_root();
         let script = root.join("tests").join("idp").join("server.mjs");
         let modules = root
@@ -204,10 +229,18 @@ impl Idp {
         let line = match rx.recv_timeout(READY_TIMEOUT) {
             Ok(Some(line)) => line,
             Ok(None) => fail(&mut child, "stdout closed before the ready line".into()),
-            Err(_) => fail(
-                &mut child,
-                format!("no ready line within {READY_TIMEOUT:?}"),
-            ),
+            Err(_) => {
+                let diagnosis = format!(
+                    "no ready line within {READY_TIMEOUT:?}: {}; stderr: {}",
+                    process_state(child.id()),
+                    std::fs::read_to_string(&log_path)
+                        .unwrap_or_default()
+                        .trim()
+                );
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(diagnosis);
+            }
         };
         let ready: serde_json::Value = match serde_json::from_str(line.trim()) {
             Ok(v) => v,
@@ -223,12 +256,12 @@ impl Idp {
             ),
         };
 
-        Idp {
+        Ok(Idp {
             issuer,
             port,
             child,
             log_path,
-        }
+        })
     }
 
     /// `issuer + path`, e.g. `idp.url("/.well-known/openid-configuration")`.
@@ -450,4 +483,29 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(data.get(..size)?);
         data = data.get(size + 2..)?;
     }
+}
+
+/// What a process and its threads are doing, from /proc (for a stalled start).
+fn process_state(pid: u32) -> String {
+    let read = |p: String| std::fs::read_to_string(p).unwrap_or_default();
+    let state = read(format!("/proc/{pid}/status"))
+        .lines()
+        .find(|l| l.starts_with("State:"))
+        .unwrap_or("State: ?")
+        .to_owned();
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|t| {
+                    let tid = t.file_name().to_string_lossy().into_owned();
+                    format!(
+                        "{tid}:{}@{}",
+                        read(format!("/proc/{pid}/task/{tid}/comm")).trim(),
+                        read(format!("/proc/{pid}/task/{tid}/wchan")).trim()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!("pid {pid} {state}; threads {}", threads.join(" "))
 }
