@@ -43,6 +43,21 @@ pub struct TestEnv {
     pub vars: Vec<(String, String)>,
 }
 
+impl Drop for TestEnv {
+    /// Stops a background agent the test left running (a test that panicked before its
+    /// `agent stop`), so no agent outlives its temporary directories.
+    fn drop(&mut self) {
+        if self.socket().exists() {
+            let _ = self
+                .command(&bin("authctl"))
+                .args(["agent", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// The result of running a command.
 #[derive(Debug)]
 pub struct Run {
