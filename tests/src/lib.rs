@@ -204,6 +204,14 @@ impl TestEnv {
             .into()
     }
 
+    /// `authctl token ARGS`, which must succeed: the printed token.
+    #[must_use]
+    pub fn token(&self, args: &[&str]) -> String {
+        let mut all = vec!["token"];
+        all.extend_from_slice(args);
+        self.authctl(&all).ok().stdout.trim().to_owned()
+    }
+
     /// `authctl status --json`, parsed (the command must succeed).
     #[must_use]
     pub fn status_json(&self) -> serde_json::Value {

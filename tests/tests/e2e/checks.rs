@@ -262,12 +262,7 @@ fn the_mcp_resource_profile_and_dynamic_registration_work_with_the_agent() {
         ),
     );
     env.authctl(&["login", "mcp"]).ok();
-    let token = env
-        .authctl(&["token", "mcp", "--resource", &idp.mcp_resource()])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let token = env.token(&["mcp", "--resource", &idp.mcp_resource()]);
     let bearer = format!("Bearer {token}");
     let r = idp.request("GET", "/mcp", &[("Authorization", &bearer)], None);
     assert_eq!(r.status, 200, "{}", r.body);
@@ -325,12 +320,7 @@ fn the_mcp_resource_profile_and_dynamic_registration_work_with_the_agent() {
     let run = login.finish();
     run.ok();
     assert!(run.stdout.contains("alice@example.test"), "{}", run.stdout);
-    let t = env
-        .authctl(&["token", "dcr", "--refresh"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&["dcr", "--refresh"]);
     let info = idp.introspect(&t);
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["client_id"], client_id.as_str(), "{info}");

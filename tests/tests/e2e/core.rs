@@ -98,12 +98,7 @@ fn login_token_status_restart_token_logout() {
     env.authctl(&["agent", "stop"]).ok();
     assert!(!env.socket().exists(), "socket removed on stop");
     env.authctl(&["agent", "start"]).ok();
-    let t2 = env
-        .authctl(&["token", "corp"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t2 = env.token(&["corp"]);
     assert!(!t2.is_empty());
     assert_ne!(t2, token, "a new access token after restart");
     assert_eq!(idp.token_calls("refresh_token"), 1);
@@ -162,12 +157,7 @@ fn keyring_store_login_restart_token_logout() {
 
     env.authctl(&["agent", "stop"]).ok();
     env.authctl(&["agent", "start"]).ok();
-    let t = env
-        .authctl(&["token", "corp"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&["corp"]);
     assert_eq!(idp.introspect(&t)["active"], true);
     assert_eq!(
         idp.token_calls("refresh_token"),
@@ -628,12 +618,7 @@ fn a_login_without_offline_access_says_there_is_no_refresh_token() {
         "no prompt=consent without offline_access"
     );
     // The access token works while it lasts; the account shows it has no refresh token.
-    let t = env
-        .authctl(&["token", "corp"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&["corp"]);
     assert_eq!(idp.introspect(&t)["active"], true);
     let status = env.status_json();
     assert_eq!(status["accounts"][0]["has_refresh_token"], false);
@@ -654,12 +639,7 @@ fn token_refreshes_when_too_close_to_expiry_and_caps_min_ttl_above_the_lifetime(
     env.authctl(&["agent", "start"]).ok();
     env.add_provider("corp", &idp);
     env.authctl(&["login", "corp"]).ok();
-    let first = env
-        .authctl(&["token", "corp", "--min-ttl", "1"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let first = env.token(&["corp", "--min-ttl", "1"]);
     assert_eq!(idp.token_calls("refresh_token"), 0);
 
     // Asking more than the provider ever issues: the freshest token, with a note, no refresh.
@@ -671,12 +651,7 @@ fn token_refreshes_when_too_close_to_expiry_and_caps_min_ttl_above_the_lifetime(
 
     // Past half its life the token no longer meets --min-ttl 3: one refresh, a new token.
     std::thread::sleep(Duration::from_millis(2200));
-    let second = env
-        .authctl(&["token", "corp", "--min-ttl", "3"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let second = env.token(&["corp", "--min-ttl", "3"]);
     assert_ne!(second, first);
     assert_eq!(idp.token_calls("refresh_token"), 1);
     // And it is cached: asking again does not refresh.

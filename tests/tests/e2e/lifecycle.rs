@@ -93,12 +93,7 @@ fn a_burst_of_500_callers_on_a_stale_token_makes_one_token_call() {
 fn transient_faults_are_survived_and_the_refresh_token_is_kept() {
     let (env, idp) = setup_with(IdpOptions::default(), "http_timeout_seconds = 2");
     env.authctl(&["login", "corp"]).ok();
-    let mut cached = env
-        .authctl(&["token", "corp"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let mut cached = env.token(&["corp"]);
     let faults = [
         (
             j!({"status": 500, "grant_type": "refresh_token"}),
@@ -164,12 +159,7 @@ fn transient_faults_are_survived_and_the_refresh_token_is_kept() {
     }
     // A 201 with a valid body is success.
     idp.push_faults(j!([{"status_201": true, "grant_type": "refresh_token"}]));
-    let t = env
-        .authctl(&["token", "corp", "--refresh"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&["corp", "--refresh"]);
     assert_eq!(idp.introspect(&t)["active"], true);
 
     // The provider rotates, then the answer is lost: the old refresh token is now a reused one,
@@ -204,12 +194,7 @@ fn a_caller_with_nothing_valid_is_retried_through_a_blip() {
     env.authctl(&["login", "corp"]).ok();
     std::thread::sleep(Duration::from_millis(2100));
     idp.push_faults(j!([{"status": 502, "grant_type": "refresh_token"}]));
-    let t = env
-        .authctl(&["token", "corp", "--min-ttl", "1"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&["corp", "--min-ttl", "1"]);
     assert_eq!(idp.introspect(&t)["active"], true);
     assert_eq!(
         idp.token_calls("refresh_token"),
@@ -263,18 +248,8 @@ fn rotation_is_durable_and_downscoped_tokens_have_their_own_key() {
     let (env, idp) = setup();
     env.authctl(&["login", "corp"]).ok();
     let rt0 = stored_refresh_token(&env, "corp");
-    let full = env
-        .authctl(&["token", "corp"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
-    let narrow = env
-        .authctl(&["token", "corp", "--scope", "openid"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let full = env.token(&["corp"]);
+    let narrow = env.token(&["corp", "--scope", "openid"]);
     assert_ne!(narrow, full);
     let rt1 = stored_refresh_token(&env, "corp");
     assert_ne!(rt1, rt0, "the rotated refresh token was stored");
@@ -378,12 +353,7 @@ fn proactive_refresh_keeps_a_used_token_fresh_without_callers_waiting() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let calls = idp.token_calls("refresh_token");
-    let t = env
-        .authctl(&["token", "corp", "--min-ttl", "1"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&["corp", "--min-ttl", "1"]);
     assert_eq!(idp.introspect(&t)["active"], true);
     assert_eq!(
         idp.token_calls("refresh_token"),

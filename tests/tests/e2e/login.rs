@@ -18,12 +18,7 @@ fn device_flow_login_completes_through_the_browser_and_yields_a_refresh_token() 
     let status = env.status_json();
     assert_eq!(status["accounts"][0]["has_refresh_token"], true);
     assert_eq!(status["accounts"][0]["subject"], "alice");
-    let t = env
-        .authctl(&["token", "corp", "--refresh"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&["corp", "--refresh"]);
     assert_eq!(idp.introspect(&t)["active"], true);
     assert!(idp.token_calls("urn:ietf:params:oauth:grant-type:device_code") >= 1);
     assert!(
@@ -242,12 +237,7 @@ fn confidential_clients_with_client_secret_post_log_in() {
     std::fs::write(env.config_file(), text).unwrap();
     env.authctl(&["agent", "reload"]).ok();
     env.authctl(&["login", "post"]).ok();
-    let t = env
-        .authctl(&["token", "post", "--refresh"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&["post", "--refresh"]);
     assert_eq!(idp.introspect(&t)["active"], true);
     assert!(!read(&env.config_file()).contains("post-secret"));
     env.authctl(&["agent", "stop"]).ok();
@@ -475,17 +465,12 @@ fn zero_config_login_to_a_protected_resource_registers_a_client_and_remembers_it
         let bearer = format!("Bearer {token}");
         idp.request("GET", path, &[("Authorization", &bearer)], None)
     };
-    let t = env.authctl(&["token", &name]).ok().stdout.trim().to_owned();
+    let t = env.token(&[&name]);
     let r = use_token(&t, "/mcp");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["sub"], "alice");
     // Refreshes keep the resource (RFC 8707), so the new token is still for it.
-    let t2 = env
-        .authctl(&["token", &name, "--refresh"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t2 = env.token(&[&name, "--refresh"]);
     assert_ne!(t, t2);
     assert_eq!(use_token(&t2, "/mcp").status, 200);
     // The registration is remembered: logging in again registers nothing.
@@ -501,12 +486,7 @@ fn zero_config_login_to_a_protected_resource_registers_a_client_and_remembers_it
     let plain_name = logged_in_account(&r.stdout);
     assert_ne!(plain_name, name);
     assert_eq!(idp.registrations(), 2);
-    let t = env
-        .authctl(&["token", &plain_name])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&[&plain_name]);
     assert_eq!(use_token(&t, "/mcp-plain").status, 200);
 
     // No metadata anywhere: a clear error, nothing registered.

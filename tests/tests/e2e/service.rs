@@ -172,12 +172,7 @@ fn socket_activation_starts_the_agent_on_first_connection_and_idle_exit_stops_it
     assert!(status["agent"]["pid"].as_u64().unwrap() > 0);
     env.add_provider("corp", &idp);
     env.authctl(&["login", "corp"]).ok();
-    let t = env
-        .authctl(&["token", "corp"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let t = env.token(&["corp"]);
     assert_eq!(idp.introspect(&t)["active"], true);
     assert!(
         read(&env.path("activate.log")).contains("activated=true"),
@@ -210,12 +205,7 @@ fn sighup_reload_keeps_cached_tokens_and_picks_up_a_new_provider() {
     let mut agent = env.spawn_agent();
     env.add_provider("corp", &idp);
     env.authctl(&["login", "corp"]).ok();
-    let before = env
-        .authctl(&["token", "corp"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let before = env.token(&["corp"]);
     let mut text = read(&env.config_file());
     text.push_str(&format!(
         "\n[providers.second]\nissuer = \"{}\"\nclient_id = \"authctl-native\"\n",
