@@ -93,12 +93,7 @@ pub async fn get_token(state: &AgentHandle, req: &TokenRequest) -> Result<Served
         crate::backoff::Backoff::new(Duration::from_millis(250), Duration::from_secs(2));
     let started = std::time::Instant::now();
     loop {
-        let (result, back) = refresh(state, &account.name, &key, guard).await;
-        let Some(back) = back else {
-            return Err(result.err().unwrap_or_else(|| {
-                AgentError::Internal("refresh task ended without a result".into())
-            }));
-        };
+        let (result, back) = refresh(state, &account.name, &key, guard).await?;
         guard = back;
         match result {
             Ok(t) => {
@@ -179,7 +174,7 @@ pub async fn refresh_background(
     {
         return Ok(());
     }
-    match refresh(state, account, key, guard).await.0 {
+    match refresh(state, account, key, guard).await?.0 {
         Ok(_) => Ok(()),
         Err(AgentError::ProviderUnavailable { provider, source }) => {
             state.record_failure(account, &source);
@@ -223,7 +218,7 @@ async fn current_refresh_token(
 }
 
 /// Performs one refresh for `key` under the account's refresh lock (`guard`), and hands the
-/// guard back for a retry.
+/// guard back for a retry. The outer error: the refresh task itself died (the guard with it).
 ///
 /// The refresh runs in a task of its own that holds the guard: a caller that goes away (a client
 /// cancelling its call) must not cut it off between the provider rotating the refresh token and
@@ -233,11 +228,11 @@ async fn refresh(
     account: &str,
     key: &TokenKey,
     guard: RefreshGuard,
-) -> (Result<CachedToken, AgentError>, Option<RefreshGuard>) {
+) -> Result<(Result<CachedToken, AgentError>, RefreshGuard), AgentError> {
     // A stop waits for the refreshes in flight; none may start after it began (checked under the
     // lock, so the stop's wait for this lock covers every refresh that got past this point).
     if *state.shutdown.borrow() {
-        return (Err(AgentError::Stopping), Some(guard));
+        return Ok((Err(AgentError::Stopping), guard));
     }
     let task_state = std::sync::Arc::clone(state);
     let (account, key) = (account.to_owned(), key.clone());
@@ -245,13 +240,8 @@ async fn refresh(
         let result = refresh_locked(&task_state, &account, &key).await;
         (result, guard)
     });
-    match task.await {
-        Ok((result, guard)) => (result, Some(guard)),
-        Err(e) => (
-            Err(AgentError::Internal(format!("refresh task failed: {e}"))),
-            None,
-        ),
-    }
+    task.await
+        .map_err(|e| AgentError::Internal(format!("refresh task failed: {e}")))
 }
 
 type RefreshGuard = tokio::sync::OwnedMutexGuard<()>;
