@@ -133,19 +133,16 @@ pub async fn run(c: ProviderCommand) -> Result<(), CliError> {
                     client_secret,
                     replace: a.replace,
                     preset: a.preset.unwrap_or_default(),
-                    preset_args: [
+                    preset_args: given([
                         ("tenant", a.tenant),
                         ("domain", a.domain),
                         ("realm", a.realm),
                         ("base_url", a.base_url),
                         ("audience", a.audience),
                         ("auth_server", a.auth_server),
-                    ]
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
-                    .collect(),
+                    ]),
                     resource: a.resource.unwrap_or_default(),
-                    endpoints: [
+                    endpoints: given([
                         ("authorization_endpoint", a.authorization_endpoint),
                         ("token_endpoint", a.token_endpoint),
                         (
@@ -156,10 +153,7 @@ pub async fn run(c: ProviderCommand) -> Result<(), CliError> {
                         ("userinfo_endpoint", a.userinfo_endpoint),
                         ("jwks_uri", a.jwks_uri),
                         ("end_session_endpoint", a.end_session_endpoint),
-                    ]
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
-                    .collect(),
+                    ]),
                     redirect_host: a.redirect_host.unwrap_or_default(),
                     redirect_ports: a.redirect_ports.into_iter().map(u32::from).collect(),
                 })
@@ -246,4 +240,14 @@ pub async fn run(c: ProviderCommand) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The named values that were given, for a request's map.
+fn given<const N: usize>(
+    pairs: [(&str, Option<String>); N],
+) -> std::collections::HashMap<String, String> {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+        .collect()
 }
