@@ -112,12 +112,9 @@ pub async fn end_session(
     // A provider that refuses the redirect URI shows its own page and never comes back: do not
     // keep the user waiting as long as for a login.
     let timeout = timeout.unwrap_or_else(|| {
-        Duration::from_secs(
-            provider
-                .login_timeout_seconds
-                .unwrap_or(state.config().agent.login_timeout_seconds)
-                .min(END_SESSION_TIMEOUT_SECONDS),
-        )
+        state
+            .login_timeout(&provider)
+            .min(Duration::from_secs(END_SESSION_TIMEOUT_SECONDS))
     });
     let name = account.provider.clone();
     loopback

@@ -252,13 +252,9 @@ pub async fn login(
             redirect_uri: redirect_uri.clone(),
         })
         .await;
-    let timeout = req.timeout.unwrap_or_else(|| {
-        Duration::from_secs(
-            provider
-                .login_timeout_seconds
-                .unwrap_or(state.config().agent.login_timeout_seconds),
-        )
-    });
+    let timeout = req
+        .timeout
+        .unwrap_or_else(|| state.login_timeout(&provider));
     let ctx = Exchange {
         state,
         provider_name: &provider_name,

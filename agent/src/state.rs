@@ -199,6 +199,17 @@ impl AgentState {
             .ok_or_else(|| AgentError::NoSuchProvider(name.to_owned()))
     }
 
+    /// How long a browser flow at `provider` waits for the user: its own `login_timeout_seconds`,
+    /// else the agent's.
+    #[must_use]
+    pub fn login_timeout(&self, provider: &ProviderConfig) -> Duration {
+        Duration::from_secs(
+            provider
+                .login_timeout_seconds
+                .unwrap_or(self.config().agent.login_timeout_seconds),
+        )
+    }
+
     /// A provider's endpoints, discovered once and cached until the next reload.
     ///
     /// # Errors
