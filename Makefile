@@ -1,8 +1,16 @@
-# authctl — the commands README.md documents. `make ci` is what .ci/run runs.
+# authctl — the commands README.md documents. .ci/run runs `make lint`, `make test` and
+# `make bench-quick`.
 CARGO ?= cargo
 CARGO_BIN ?= $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 
-.PHONY: install test lint ci bench bench-quick fmt
+PYTHON ?= python3
+# The interop tests' Python (pinned packages, never system-wide) and Node clients.
+VENV := target/interop/venv
+PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
+NODE_INTEROP := tests/interop/node
+PY_CLIENT := clients/python
+
+.PHONY: install test test-deps lint ci bench bench-quick fmt interop-deps fuzz-smoke
 
 ## Build, install (into ~/.cargo/bin) and start the agent, then show its status.
 install:
@@ -11,19 +19,61 @@ install:
 	$(CARGO_BIN)/authctl agent start
 	$(CARGO_BIN)/authctl status
 
-tests/idp/node_modules/.package-lock.json: tests/idp/package-lock.json
+## The programs the tests run (Node.js, D-Bus, gnome-keyring, …): installs the missing Debian
+## packages as root or with passwordless sudo, else stops naming the command (tests/deps/ensure).
+test-deps:
+	tests/deps/ensure
+
+# Order-only: npm must exist first, but a check does not make node_modules out of date.
+tests/idp/node_modules/.package-lock.json: tests/idp/package-lock.json | test-deps
 	cd tests/idp && npm ci --no-audit --no-fund
 
-## Every test: unit, end to end (file store), and the real Secret Service keyring.
-test: tests/idp/node_modules/.package-lock.json
+$(VENV)/.requirements: tests/interop/requirements.txt | test-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r $<
+	touch $@
+
+# The Python client installed as a user would (`pip install ./clients/python`), again when it changes.
+$(VENV)/.authctl: $(VENV)/.requirements $(PY_CLIENT)/pyproject.toml $(wildcard $(PY_CLIENT)/src/authctl/*)
+	$(PIP) install ./$(PY_CLIENT)
+	touch $@
+
+$(NODE_INTEROP)/node_modules/.package-lock.json: $(NODE_INTEROP)/package-lock.json | test-deps
+	cd $(NODE_INTEROP) && npm ci --no-audit --no-fund
+
+## What the interop tests need besides Rust: grpcio & co. and the Python client in a venv under
+## target/, grpc-js.
+interop-deps: $(VENV)/.authctl $(NODE_INTEROP)/node_modules/.package-lock.json
+
+## Every test: unit, end to end (file store; interop with grpcio and grpc-js), the Python client
+## (pytest), and the real Secret Service keyring.
+# The keyring step selects the same packages and targets as the step before it, so cargo reuses
+# that build. `-p authctl-tests` resolves other features (63 crates rebuilt); even
+# `--workspace --test e2e` rebuilds 27, because without the agent's targets (whose zbus links
+# proc-macro2/quote) those become host-only crates built without debuginfo. The filter picks the
+# one ignored test of the workspace, in tests/tests/e2e.
+test: test-deps tests/idp/node_modules/.package-lock.json interop-deps
 	$(CARGO) build --locked --workspace --all-targets
 	$(CARGO) test --locked --workspace
+	$(VENV)/bin/python -m pytest -q $(PY_CLIENT)/tests
 	dbus-run-session -- tests/keyring/with-keyring \
-		$(CARGO) test --locked -p authctl-tests --test e2e -- --ignored keyring
+		$(CARGO) test --locked --workspace --tests -- --ignored keyring
 
+## Formatting, clippy (pedantic), docs, unused dependencies, licences and sources.
 lint:
+	vendor/check-h2
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --workspace --no-deps --document-private-items
+	scripts/cargo-tool cargo-machete 0.9.2
+	$(CARGO) machete
+	scripts/cargo-tool cargo-deny 0.20.2
+	scripts/deny-check
+
+## Every cargo-fuzz target of fuzz/ for a few seconds (nightly; FUZZ_SECONDS, default 10).
+fuzz-smoke:
+	scripts/cargo-tool cargo-fuzz 0.13.2
+	scripts/fuzz-smoke
 
 ci: lint test
 

@@ -28,14 +28,18 @@ use crate::table::Row;
 type RowFn = fn(&World, &Params) -> anyhow::Result<Vec<Row>>;
 
 const ROWS: &[(&str, &str, RowFn)] = &[
-    ("1", "cache-hit latency", rows::row1),
-    ("2", "cache-hit throughput", rows::row2),
-    ("3", "whole-process token", rows::row3),
-    ("4", "stale-token burst", rows::row4),
-    ("5", "min_ttl above the provider's lifetime", rows::row5),
-    ("6", "forced refresh with rotation", rows::row6),
-    ("7", "memory and start-up", rows::row7),
-    ("8", "login overhead", rows::row8),
+    ("1", "cache-hit latency", rows::cache_hit_latency),
+    ("2", "cache-hit throughput", rows::cache_hit_throughput),
+    ("3", "whole-process token", rows::whole_process_token),
+    ("4", "stale-token burst", rows::stale_token_burst),
+    (
+        "5",
+        "min_ttl above the provider's lifetime",
+        rows::min_ttl_above_lifetime,
+    ),
+    ("6", "forced refresh with rotation", rows::forced_refresh),
+    ("7", "memory and start-up", rows::memory_and_startup),
+    ("8", "login overhead", rows::login_overhead),
 ];
 
 /// Temporary files and directories of this run, removed by the signal handler (destructors do

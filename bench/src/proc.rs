@@ -1,12 +1,11 @@
-//! Whole-process timing, hyperfine, and a minimal HTTP/1.1 client for the provider floor.
+//! Whole-process timing, hyperfine, and the provider floor's raw refresh grant.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, anyhow, bail};
+use authctl_tests::http::Request;
 
 /// Runs `cmd` to completion with stdout and stderr on `/dev/null` and returns its wall time in
 /// milliseconds, from just before the spawn to the reaped exit (what `hyperfine -N` measures).
@@ -131,87 +130,18 @@ pub fn form_encode(s: &str) -> String {
     out
 }
 
-/// A minimal HTTP/1.1 request to `127.0.0.1:port` on a new connection (`Connection: close`):
-/// `(status, body)`.
-///
-/// # Errors
-/// Connection, I/O or a malformed answer.
-pub fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    form: Option<&str>,
-) -> anyhow::Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.set_nodelay(true)?;
-    let body = form.unwrap_or("");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n"
-    );
-    if form.is_some() {
-        req.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("no end of headers"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("bad status line"))?;
-    let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body).ok_or_else(|| anyhow!("bad chunked body"))?;
-    }
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(
-            std::str::from_utf8(&data[..eol])
-                .ok()?
-                .split(';')
-                .next()?
-                .trim(),
-            16,
-        )
-        .ok()?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
-    }
-}
-
 /// The token endpoint's path at a test provider, from its discovery document.
 ///
 /// # Errors
 /// Discovery fails.
 pub fn token_path(port: u16) -> anyhow::Result<String> {
-    let (status, body) = http(port, "GET", "/.well-known/openid-configuration", None)?;
-    if status != 200 {
-        bail!("discovery answered {status}");
+    let r = Request::local("GET", port, "/.well-known/openid-configuration")
+        .header("Accept", "application/json")
+        .send()?;
+    if r.status != 200 {
+        bail!("discovery answered {}", r.status);
     }
-    let v: serde_json::Value = serde_json::from_str(&body)?;
+    let v: serde_json::Value = serde_json::from_str(&r.body)?;
     let ep = v["token_endpoint"]
         .as_str()
         .ok_or_else(|| anyhow!("no token_endpoint"))?;
@@ -232,8 +162,13 @@ pub fn raw_refresh(port: u16, path: &str, rt: &mut String) -> anyhow::Result<f64
         form_encode(rt)
     );
     let t = Instant::now();
-    let (status, body) = http(port, "POST", path, Some(&form))?;
+    let r = Request::local("POST", port, path)
+        .header("Accept", "application/json")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
+    let (status, body) = (r.status, r.body);
     if status != 200 {
         bail!("the provider answered {status}: {body}");
     }
@@ -255,13 +190,5 @@ mod tests {
     fn encodes() {
         assert_eq!(form_encode("a-b_c.d~e"), "a-b_c.d~e");
         assert_eq!(form_encode("a b/+="), "a%20b%2F%2B%3D");
-    }
-
-    #[test]
-    fn dechunks() {
-        assert_eq!(
-            dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").as_deref(),
-            Some(&b"abcde"[..])
-        );
     }
 }

@@ -17,22 +17,30 @@ use crate::table::{Row, num};
 
 /// Rounds and sizes; `--quick` shrinks them.
 pub struct Params {
-    pub r1_warmup: usize,
-    pub r1_rounds: usize,
-    pub r1_calls: usize,
-    pub r1_connects: usize,
-    pub r2_rounds: usize,
-    pub r2_round: Duration,
-    pub r3_pairs: usize,
-    pub r3_warmup: usize,
-    pub r3_hyperfine_runs: usize,
-    pub r4_rounds: usize,
-    pub r5_ours: usize,
-    pub r5_oidc: usize,
-    pub r6_rounds: usize,
-    pub r7_rounds: usize,
-    pub r7_settle: Duration,
-    pub r8_logins: usize,
+    // Row 1: cache-hit latency.
+    pub latency_warmup_calls: usize,
+    pub latency_rounds: usize,
+    pub latency_calls: usize,
+    pub latency_connects: usize,
+    // Row 2: cache-hit throughput.
+    pub throughput_rounds: usize,
+    pub throughput_round: Duration,
+    // Row 3: whole-process token.
+    pub process_pairs: usize,
+    pub process_warmup: usize,
+    pub process_hyperfine_runs: usize,
+    // Row 4: stale-token burst.
+    pub burst_rounds: usize,
+    // Row 5: min_ttl above the provider's lifetime.
+    pub min_ttl_calls_authctl: usize,
+    pub min_ttl_calls_oidc: usize,
+    // Row 6: forced refresh with rotation.
+    pub refresh_rounds: usize,
+    // Row 7: memory and start-up.
+    pub memory_rounds: usize,
+    pub memory_settle: Duration,
+    // Row 8: login overhead.
+    pub login_rounds: usize,
 }
 
 impl Params {
@@ -40,41 +48,41 @@ impl Params {
     pub fn new(quick: bool) -> Self {
         if quick {
             Self {
-                r1_warmup: 500,
-                r1_rounds: 3,
-                r1_calls: 1000,
-                r1_connects: 50,
-                r2_rounds: 2,
-                r2_round: Duration::from_millis(250),
-                r3_pairs: 40,
-                r3_warmup: 3,
-                r3_hyperfine_runs: 20,
-                r4_rounds: 1,
-                r5_ours: 100,
-                r5_oidc: 10,
-                r6_rounds: 4,
-                r7_rounds: 2,
-                r7_settle: Duration::from_millis(300),
-                r8_logins: 3,
+                latency_warmup_calls: 500,
+                latency_rounds: 3,
+                latency_calls: 1000,
+                latency_connects: 50,
+                throughput_rounds: 2,
+                throughput_round: Duration::from_millis(250),
+                process_pairs: 40,
+                process_warmup: 3,
+                process_hyperfine_runs: 20,
+                burst_rounds: 1,
+                min_ttl_calls_authctl: 100,
+                min_ttl_calls_oidc: 10,
+                refresh_rounds: 4,
+                memory_rounds: 2,
+                memory_settle: Duration::from_millis(300),
+                login_rounds: 3,
             }
         } else {
             Self {
-                r1_warmup: 2000,
-                r1_rounds: 10,
-                r1_calls: 5000,
-                r1_connects: 300,
-                r2_rounds: 5,
-                r2_round: Duration::from_secs(1),
-                r3_pairs: 300,
-                r3_warmup: 10,
-                r3_hyperfine_runs: 100,
-                r4_rounds: 3,
-                r5_ours: 100,
-                r5_oidc: 100,
-                r6_rounds: 20,
-                r7_rounds: 5,
-                r7_settle: Duration::from_secs(1),
-                r8_logins: 10,
+                latency_warmup_calls: 2000,
+                latency_rounds: 10,
+                latency_calls: 5000,
+                latency_connects: 300,
+                throughput_rounds: 5,
+                throughput_round: Duration::from_secs(1),
+                process_pairs: 300,
+                process_warmup: 10,
+                process_hyperfine_runs: 100,
+                burst_rounds: 3,
+                min_ttl_calls_authctl: 100,
+                min_ttl_calls_oidc: 100,
+                refresh_rounds: 20,
+                memory_rounds: 5,
+                memory_settle: Duration::from_secs(1),
+                login_rounds: 10,
             }
         }
     }
@@ -120,13 +128,13 @@ async fn sequential(c: &mut Client, account: &str, n: usize) -> anyhow::Result<V
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row 1
+// Row 1: cache-hit latency
 
 /// Row 1: sequential cache-hit `GetToken` through the client crate, against the raw tonic echo.
 ///
 /// # Errors
 /// A call fails.
-pub fn row1(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
+pub fn cache_hit_latency(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let rt = current_thread()?;
     rt.block_on(async {
         let sock = w.main.env.socket();
@@ -135,17 +143,17 @@ pub fn row1(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         let a = agent.get_token("corp").await?;
         let e = echo.get_token("corp").await?;
         let same = a.access_token.expose_secret() == e.access_token.expose_secret();
-        sequential(&mut agent, "corp", p.r1_warmup).await?;
-        sequential(&mut echo, "corp", p.r1_warmup).await?;
+        sequential(&mut agent, "corp", p.latency_warmup_calls).await?;
+        sequential(&mut echo, "corp", p.latency_warmup_calls).await?;
         let (mut all_a, mut all_e) = (Vec::new(), Vec::new());
         let (mut med_a, mut med_e, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..p.r1_rounds {
+        for round in 0..p.latency_rounds {
             let (la, le) = if round % 2 == 0 {
-                let la = sequential(&mut agent, "corp", p.r1_calls).await?;
-                (la, sequential(&mut echo, "corp", p.r1_calls).await?)
+                let la = sequential(&mut agent, "corp", p.latency_calls).await?;
+                (la, sequential(&mut echo, "corp", p.latency_calls).await?)
             } else {
-                let le = sequential(&mut echo, "corp", p.r1_calls).await?;
-                (sequential(&mut agent, "corp", p.r1_calls).await?, le)
+                let le = sequential(&mut echo, "corp", p.latency_calls).await?;
+                (sequential(&mut agent, "corp", p.latency_calls).await?, le)
             };
             let (ma, me) = (median(&la), median(&le));
             med_a.push(ma);
@@ -156,7 +164,7 @@ pub fn row1(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         }
         // A new connection and one call: the socket share of every short-lived client (the CLI).
         let (mut conn_a, mut conn_e) = (Vec::new(), Vec::new());
-        for i in 0..p.r1_connects {
+        for i in 0..p.latency_connects {
             for target in if i % 2 == 0 { [0, 1] } else { [1, 0] } {
                 let path = if target == 0 { &sock } else { &w.echo.socket };
                 let t = Instant::now();
@@ -179,12 +187,12 @@ pub fn row1(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         let ratio = median(&ratios);
         let calls = format!(
             "{} rounds × {} calls, one connection, current-thread client",
-            p.r1_rounds, p.r1_calls
+            p.latency_rounds, p.latency_calls
         );
         Ok(vec![
             Row::value(
                 "1a",
-                "cache-hit `GetToken`, client crate, sequential",
+                "cache-hit `GetToken` latency, client crate, sequential calls",
                 "µs",
                 p50a,
             )
@@ -194,7 +202,7 @@ pub fn row1(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             .note(calls.clone()),
             Row::value(
                 "1b",
-                "floor: raw tonic echo, same socket kind and client",
+                "floor: the same calls' latency at a raw tonic echo, same socket kind and client",
                 "µs",
                 percentile(&all_e, 50.0),
             )
@@ -208,7 +216,7 @@ pub fn row1(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
                 .target("≤ 1.5×", ratio <= 1.5),
             Row::from_samples(
                 "1d",
-                "new connection + first `GetToken` (agent)",
+                "latency of a new connection + its first `GetToken` (agent)",
                 "µs",
                 &conn_a,
             )
@@ -222,7 +230,7 @@ pub fn row1(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row 2
+// Row 2: cache-hit throughput
 
 /// `clients` connections hammering cache hits for `dur`: (calls per second, latencies in µs).
 pub async fn throughput(
@@ -276,22 +284,23 @@ pub async fn throughput(
 ///
 /// # Errors
 /// A call fails.
-pub fn row2(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
+pub fn cache_hit_throughput(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let rt = multi_thread()?;
     let mut rows = Vec::new();
     for (id, clients) in [("2a", 1usize), ("2b", 8), ("2c", 64), ("2d", 256)] {
         let (rates_a, rates_e, lat_a) = rt.block_on(async {
             let (mut ra, mut re, mut la) = (Vec::new(), Vec::new(), Vec::new());
-            for round in 0..p.r2_rounds {
+            for round in 0..p.throughput_rounds {
                 for which in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
                     if which == 0 {
                         let (r, l) =
-                            throughput(&w.main.env.socket(), "corp", clients, p.r2_round).await?;
+                            throughput(&w.main.env.socket(), "corp", clients, p.throughput_round)
+                                .await?;
                         ra.push(r);
                         la.extend(l);
                     } else {
                         let (r, _) =
-                            throughput(&w.echo.socket, "corp", clients, p.r2_round).await?;
+                            throughput(&w.echo.socket, "corp", clients, p.throughput_round).await?;
                         re.push(r);
                     }
                 }
@@ -316,8 +325,8 @@ pub fn row2(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             num(m / me),
             num(percentile(&lat_a, 50.0)),
             num(percentile(&lat_a, 99.0)),
-            p.r2_rounds,
-            p.r2_round.as_millis()
+            p.throughput_rounds,
+            p.throughput_round.as_millis()
         ));
         rows.push(if clients == 64 {
             row.target("≥ 50,000", m >= 50_000.0)
@@ -329,13 +338,13 @@ pub fn row2(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row 3
+// Row 3: whole-process token
 
 /// Row 3: whole-process `authctl token corp` against `oidc-token bench-main`, alternating.
 ///
 /// # Errors
 /// A command fails or oidc-agent is unavailable.
-pub fn row3(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
+pub fn whole_process_token(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let oidc = w.oidc()?;
     let authctl = authctl_tests::bin("authctl");
     let mut ours = w.main.env.command(&authctl);
@@ -349,13 +358,13 @@ pub fn row3(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let t_ours = output_ok(&mut ours)?;
     let t_peer = output_ok(&mut peer)?;
     let printed = t_ours.trim().len() > 10 && t_peer.trim().len() > 10;
-    for _ in 0..p.r3_warmup {
+    for _ in 0..p.process_warmup {
         time_ms(&mut ours)?;
         time_ms(&mut peer)?;
     }
     let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut f, mut v) = (Vec::new(), Vec::new());
-    for i in 0..p.r3_pairs {
+    for i in 0..p.process_pairs {
         let (ta, tb) = if i % 2 == 0 {
             let ta = time_ms(&mut ours)?;
             (ta, time_ms(&mut peer)?)
@@ -373,15 +382,22 @@ pub fn row3(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     }
     let ratio = median(&ratios);
     let (lo, hi) = min_max(&ratios);
-    let pairs = format!("{} alternating pairs", p.r3_pairs);
+    let pairs = format!("{} alternating pairs", p.process_pairs);
     let mut rows = vec![
-        Row::from_samples("3a", "`authctl token corp`, whole process", "ms", &a)
-            .reference("info")
-            .note(pairs.clone())
-            .check(printed, "both commands print a token"),
+        Row::from_samples(
+            "3a",
+            "`authctl token corp` (cached token), whole-process wall time",
+            "ms",
+            &a,
+        )
+        .reference("info")
+        .note(pairs.clone())
+        .check(printed, "both commands print a token"),
         Row::from_samples(
             "3b",
-            "`oidc-token NAME`, whole process (oidc-agent)",
+            &format!(
+                "`oidc-token {OIDC_MAIN}` (cached token), whole-process wall time (oidc-agent)"
+            ),
             "ms",
             &b,
         )
@@ -395,7 +411,7 @@ pub fn row3(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         )
         .range(lo, hi)
         .target("≤ 0.5×", ratio <= 0.5),
-        Row::from_samples("3d", "floor: `/bin/true`, whole process", "ms", &f)
+        Row::from_samples("3d", "floor: `/bin/true`, whole-process wall time", "ms", &f)
             .reference("floor")
             .note(format!(
                 "the 3c target, 0.5 × 3b = {} ms, leaves {} ms above this floor for all of `authctl token`",
@@ -406,7 +422,7 @@ pub fn row3(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     rows.push(
         Row::from_samples(
             "3e",
-            "`authctl --version`, whole process (start-up without the socket)",
+            "`authctl --version`, whole-process wall time (start-up without the socket)",
             "ms",
             &v,
         )
@@ -432,11 +448,17 @@ pub fn row3(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
                 format!("{} token corp", authctl.display()),
                 format!("{} {OIDC_MAIN}", oidc.oidc_token.display()),
             ];
-            let r = hyperfine(&mut base, &cmds, p.r3_warmup, p.r3_hyperfine_runs, &json)?;
+            let r = hyperfine(
+                &mut base,
+                &cmds,
+                p.process_warmup,
+                p.process_hyperfine_runs,
+                &json,
+            )?;
             let (ma, mb) = (r[0].median_ms, r[1].median_ms);
             let mut row = Row::value(
                 "3f",
-                "hyperfine -N cross-check: `authctl token` / `oidc-token`",
+                "cross-check: ratio of `hyperfine -N` medians, `authctl token` / `oidc-token`",
                 "×",
                 ma / mb,
             )
@@ -447,14 +469,14 @@ pub fn row3(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
                 num(mb),
                 num(percentile(&r[0].times_ms, 99.0)),
                 num(percentile(&r[1].times_ms, 99.0)),
-                p.r3_hyperfine_runs
+                p.process_hyperfine_runs
             ));
             row.p99 = None;
             rows.push(row);
         }
         None => rows.push(Row::failed(
             "3f",
-            "hyperfine cross-check",
+            "cross-check: ratio of `hyperfine -N` medians",
             "hyperfine is not installed",
         )),
     }
@@ -462,7 +484,7 @@ pub fn row3(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row 4
+// Row 4: stale-token burst
 
 /// The expiry (Unix seconds, 0 for none) of `account`'s default token, read without asking for
 /// the token (which would make it hot).
@@ -549,7 +571,7 @@ async fn burst(sock: &Path, account: &str, n: usize) -> anyhow::Result<(Vec<f64>
 ///
 /// # Errors
 /// A call fails.
-pub fn row4(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
+pub fn stale_token_burst(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let rt = multi_thread()?;
     let sock = w.life.env.socket();
     let mut rows = Vec::new();
@@ -558,7 +580,7 @@ pub fn row4(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             let mut probe = connect(&sock).await?;
             let (mut lat, mut deltas, mut same, mut walls) =
                 (Vec::new(), Vec::new(), true, Vec::new());
-            for _ in 0..p.r4_rounds {
+            for _ in 0..p.burst_rounds {
                 wait_stale_and_quiet(&mut probe, "short", &w.short_idp, Duration::from_secs(30))
                     .await?;
                 let before = w.short_idp.token_calls("refresh_token");
@@ -588,8 +610,8 @@ pub fn row4(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             .note(format!(
                 "token-endpoint calls per burst: {deltas_text}; burst wall {} ms; {} round{}",
                 num(median(&walls)),
-                p.r4_rounds,
-                if p.r4_rounds == 1 { "" } else { "s" }
+                p.burst_rounds,
+                if p.burst_rounds == 1 { "" } else { "s" }
             ))
             .check(
                 exact,
@@ -602,20 +624,20 @@ pub fn row4(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row 5
+// Row 5: min_ttl above the provider's lifetime
 
 /// Row 5: callers asking more lifetime (3600 s) than the provider issues (60 s).
 ///
 /// # Errors
 /// A call fails.
-pub fn row5(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
+pub fn min_ttl_above_lifetime(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let rt = current_thread()?;
     let (delta, noted, elapsed) = rt.block_on(async {
         let mut c = connect(&w.life.env.socket()).await?;
         let before = w.medium_idp.token_calls("refresh_token");
         let t = Instant::now();
         let mut noted = true;
-        for _ in 0..p.r5_ours {
+        for _ in 0..p.min_ttl_calls_authctl {
             let tok = c
                 .get_token_with(GetTokenRequest {
                     account: "medium".into(),
@@ -636,7 +658,7 @@ pub fn row5(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             "5a",
             &format!(
                 "min_ttl 3600 s > 60 s tokens, {} calls: provider token calls (authctl)",
-                p.r5_ours
+                p.min_ttl_calls_authctl
             ),
             "calls",
             delta as f64,
@@ -656,7 +678,7 @@ pub fn row5(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             cmd.args(["--time=3600", OIDC_60]);
             let before = w.medium_idp.token_calls("refresh_token");
             let mut times = Vec::new();
-            for _ in 0..p.r5_oidc {
+            for _ in 0..p.min_ttl_calls_oidc {
                 times.push(time_ms(&mut cmd)?);
             }
             let d = w.medium_idp.token_calls("refresh_token") - before;
@@ -664,7 +686,7 @@ pub fn row5(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
                 "5b",
                 &format!(
                     "same, {} calls: provider token calls (oidc-agent `oidc-token --time=3600`)",
-                    p.r5_oidc
+                    p.min_ttl_calls_oidc
                 ),
                 "calls",
                 d as f64,
@@ -672,19 +694,23 @@ pub fn row5(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             .reference("peer")
             .note(format!("{} ms per call (median)", num(median(&times))))
         }
-        Err(e) => Row::failed("5b", "same, oidc-agent", &e.to_string()),
+        Err(e) => Row::failed(
+            "5b",
+            "same: provider token calls (oidc-agent)",
+            &e.to_string(),
+        ),
     });
     Ok(rows)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row 6
+// Row 6: forced refresh with rotation
 
 /// Row 6: a forced refresh with rotation, whole process, against oidc-agent and the provider.
 ///
 /// # Errors
 /// A command fails or oidc-agent is unavailable.
-pub fn row6(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
+pub fn forced_refresh(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let oidc = w.oidc()?;
     let idp = &w.main_idp;
     let mut ours = w.main.env.command(&authctl_tests::bin("authctl"));
@@ -696,7 +722,7 @@ pub fn row6(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let (mut a, mut b, mut f) = (Vec::new(), Vec::new(), Vec::new());
     let (mut da, mut db, mut df) = (Vec::new(), Vec::new(), Vec::new());
     let calls = || idp.token_calls("refresh_token");
-    for i in 0..=p.r6_rounds {
+    for i in 0..=p.refresh_rounds {
         for k in 0..3 {
             let which = (i + k) % 3;
             let before = calls();
@@ -729,11 +755,11 @@ pub fn row6(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let (lo, hi) = min_max(&ratios);
     let one_each = da.iter().all(|&d| d == 1);
     let m = median(&a);
-    let rounds = format!("{} rounds, rotation on every refresh", p.r6_rounds);
+    let rounds = format!("{} rounds, rotation on every refresh", p.refresh_rounds);
     Ok(vec![
         Row::from_samples(
             "6a",
-            "forced refresh `authctl token corp --refresh`, whole process",
+            "forced refresh `authctl token corp --refresh`, whole-process wall time",
             "ms",
             &a,
         )
@@ -742,7 +768,9 @@ pub fn row6(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         .check(one_each, "exactly 1 token-endpoint call per forced refresh"),
         Row::from_samples(
             "6b",
-            "forced refresh `oidc-token --force-new NAME`, whole process",
+            &format!(
+                "forced refresh `oidc-token --force-new {OIDC_MAIN}`, whole-process wall time"
+            ),
             "ms",
             &b,
         )
@@ -753,7 +781,7 @@ pub fn row6(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         )),
         Row::from_samples(
             "6c",
-            "floor: the provider's refresh grant (raw HTTP, new connection)",
+            "floor: the provider's refresh grant, raw HTTP on a new connection (wall time)",
             "ms",
             &f,
         )
@@ -774,7 +802,7 @@ pub fn row6(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row 7
+// Row 7: memory and start-up
 
 /// Fills the store of `env` with `n` synthetic accounts `a1…an` at provider `corp`.
 fn synthetic_store(env: &authctl_tests::TestEnv, n: usize) -> anyhow::Result<()> {
@@ -832,7 +860,7 @@ fn vm_rss_mb(pid: u32) -> anyhow::Result<f64> {
 ///
 /// # Errors
 /// The agent does not start.
-pub fn row7(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
+pub fn memory_and_startup(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let mut rss_rows = Vec::new();
     let mut start_rows = Vec::new();
     for (k, n) in [0usize, 100, 10_000].into_iter().enumerate() {
@@ -840,7 +868,7 @@ pub fn row7(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         write_config(&env, "", &[("corp", &w.main_idp.issuer)])?;
         synthetic_store(&env, n)?;
         let (mut rss, mut starts, mut listed) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..p.r7_rounds {
+        for round in 0..p.memory_rounds {
             let log = env.path(&format!("agent-{round}.stderr"));
             let rt = current_thread()?;
             let t = Instant::now();
@@ -848,7 +876,7 @@ pub fn row7(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             agent.wait_ready(&rt, &env.socket(), Duration::from_secs(20))?;
             drop(rt);
             starts.push(ms(t.elapsed()));
-            std::thread::sleep(p.r7_settle);
+            std::thread::sleep(p.memory_settle);
             rss.push(vm_rss_mb(agent.pid())?);
             // A runtime per round: dropping it closes the connection, which the agent's
             // graceful stop would otherwise wait for.
@@ -874,8 +902,8 @@ pub fn row7(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         )
         .note(format!(
             "VmRSS {} ms after the first answer; {} rounds",
-            p.r7_settle.as_millis(),
-            p.r7_rounds
+            p.memory_settle.as_millis(),
+            p.memory_rounds
         ))
         .check(loaded, "the agent lists every synthetic account");
         row = match n {
@@ -900,7 +928,7 @@ pub fn row7(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row 8
+// Row 8: login overhead
 
 fn stored_samples(log: &str) -> Vec<f64> {
     log.lines()
@@ -917,10 +945,10 @@ fn stored_samples(log: &str) -> Vec<f64> {
 ///
 /// # Errors
 /// A login fails.
-pub fn row8(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
+pub fn login_overhead(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let before = stored_samples(&w.main.agent.log_text()).len();
     let mut walls = Vec::new();
-    for _ in 0..p.r8_logins {
+    for _ in 0..p.login_rounds {
         let t = Instant::now();
         authctl_ok(&w.main.env, &["login", "corp"]).context("log in again")?;
         walls.push(ms(t.elapsed()));
@@ -931,10 +959,10 @@ pub fn row8(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         .skip(before)
         .map(|us| us / 1e3)
         .collect();
-    if samples.len() != p.r8_logins {
+    if samples.len() != p.login_rounds {
         bail!(
             "expected {} `login stored … callback_to_stored_us=` lines in the agent's log, found {}",
-            p.r8_logins,
+            p.login_rounds,
             samples.len()
         );
     }
@@ -943,7 +971,7 @@ pub fn row8(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             .reference("info")
             .note(format!(
                 "code exchange, ID-token check, durable store; {} logins; whole `authctl login` with the scripted browser {} ms",
-                p.r8_logins,
+                p.login_rounds,
                 num(median(&walls))
             )),
     ])

@@ -1,6 +1,20 @@
 //! `authctl`: log in once, then get fresh OAuth access tokens from the authctl agent.
 //! A thin client of the agent's socket; one module per subcommand.
 
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool: its output is its interface"
+)]
+#![expect(
+    clippy::doc_markdown,
+    reason = "doc comments are the --help text, shown as written"
+)]
+#![allow(
+    rustdoc::broken_intra_doc_links,
+    reason = "doc comments are the --help text: `[::1]` is a host, not a link"
+)]
+
 mod commands;
 mod error;
 mod output;
@@ -13,19 +27,35 @@ use clap::{Parser, Subcommand};
 use crate::error::CliError;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 ok, 1 failure, 2 usage error, 3 agent not running, 4 login required,
-5 no such account or provider, 6 provider unavailable (retry later), 7 login (or sign-out at the
-provider) failed or timed out,
-8 permission denied.
+Exit codes:
+  0  success
+  1  other failure
+  2  usage error or invalid configuration (config.toml names the file, line and key)
+  3  the agent is not running
+  4  login required
+  5  no such account or provider
+  6  the provider is unavailable (retry later)
+  7  the login (or the sign-out at the provider) failed, was denied or timed out
+  8  permission denied: the socket is another user's, or [access] refused the request
 
-Environment: AUTHCTL_SOCK (socket path), AUTHCTL_CONFIG (config file), AUTHCTL_LOG (agent log
-filter), AUTHCTL_AGENT_BIN (agent binary for `agent start`), AUTHCTL_NO_AUTOSTART (=1: never
-start an agent on demand), BROWSER (browser for logins),
-XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME, XDG_RUNTIME_DIR, NO_COLOR.";
+Environment:
+  AUTHCTL_SOCK          the agent's socket
+  AUTHCTL_CONFIG        the config file
+  AUTHCTL_LOG           the agent's log filter
+  AUTHCTL_AGENT_BIN     the agent binary `agent start` and autostart run
+  AUTHCTL_NO_AUTOSTART  =1: never start an agent on demand
+  BROWSER               the browser for logins
+  XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME, XDG_RUNTIME_DIR, NO_COLOR";
 
 /// Log in once, then get fresh OAuth/OIDC access tokens from the authctl agent.
 #[derive(Parser)]
-#[command(name = "authctl", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(
+    name = "authctl",
+    version,
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,6 +74,9 @@ enum Command {
     /// Add, list or remove identity providers in config.toml
     #[command(subcommand)]
     Provider(commands::provider::ProviderCommand),
+    /// Which programs may have tokens: remembered grants and the audit log
+    #[command(subcommand)]
+    Access(commands::access::AccessCommand),
     /// Start, stop, reload, inspect, install or uninstall the agent
     #[command(subcommand)]
     Agent(commands::agent::AgentCommand),
@@ -82,9 +115,13 @@ fn main() -> ExitCode {
             Command::Status(a) => commands::status::run(a).await,
             Command::Logout(a) => commands::logout::run(a).await,
             Command::Provider(c) => commands::provider::run(c).await,
+            Command::Access(c) => commands::access::run(c).await,
             Command::Agent(c) => commands::agent::run(c).await,
             Command::Doctor(a) => commands::doctor::run(a).await,
-            Command::Generate(c) => commands::generate::run(&c),
+            Command::Generate(c) => {
+                commands::generate::run(&c);
+                Ok(())
+            }
         }
     });
     match result {

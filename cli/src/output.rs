@@ -16,8 +16,19 @@ pub fn relative(ts: i64, now: i64) -> String {
         return "-".into();
     }
     let d = ts - now;
-    let a = d.unsigned_abs();
-    let span = if a < 60 {
+    let span = span(d);
+    if d >= 0 {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
+/// A length of time in seconds as a short phrase ("0s", "59m", "3h12m", "2d"); the sign is
+/// ignored.
+pub fn span(seconds: i64) -> String {
+    let a = seconds.unsigned_abs();
+    if a < 60 {
         format!("{a}s")
     } else if a < 3600 {
         format!("{}m", a / 60)
@@ -25,11 +36,6 @@ pub fn relative(ts: i64, now: i64) -> String {
         format!("{}h{}m", a / 3600, (a % 3600) / 60)
     } else {
         format!("{}d", a / 86_400)
-    };
-    if d >= 0 {
-        format!("in {span}")
-    } else {
-        format!("{span} ago")
     }
 }
 
@@ -38,6 +44,16 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// The secret store's name as `status` and `agent status` print it.
+pub fn store_name(kind: authctl_client::proto::SecretStoreKind) -> &'static str {
+    use authctl_client::proto::SecretStoreKind;
+    match kind {
+        SecretStoreKind::File => "file",
+        SecretStoreKind::Keyring => "keyring",
+        SecretStoreKind::Unspecified => "unknown",
+    }
 }
 
 #[cfg(test)]

@@ -126,55 +126,75 @@ pub async fn connect_default() -> Result<Client, ClientError> {
 
 /// Connects to the agent listening on `path`.
 ///
+/// The agent must run as this user: the socket's peer credentials are checked before a byte is
+/// sent, so a fake agent listening on the path (another user's process) never sees a request, a
+/// client secret or a token.
+///
 /// # Errors
-/// No agent answers there.
+/// No agent answers there, the socket is not ours, or the agent runs as another user.
 pub async fn connect(path: &Path) -> Result<Client, ClientError> {
-    let not_running = |reason: String| ClientError::NotRunning {
-        path: path.to_owned(),
-        reason,
-    };
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Err(ClientError::PermissionDenied {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            });
-        }
-        Err(_) => return Err(not_running("the socket does not exist".into())),
-    }
-    let uri = format!("unix://{}", path.display());
-    let endpoint = Endpoint::from_shared(uri).map_err(|e| not_running(e.to_string()))?;
-    let channel = endpoint.connect().await.map_err(|e| {
-        let reason = source_chain(&e);
-        if reason.contains("Permission denied") || reason.contains("os error 13") {
-            ClientError::PermissionDenied {
-                path: path.to_owned(),
-                reason,
+    let owner = rustix::process::getuid().as_raw();
+    let socket = path.to_owned();
+    let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+        let socket = socket.clone();
+        async move {
+            let stream = tokio::net::UnixStream::connect(&socket).await?;
+            let agent = stream.peer_cred()?.uid();
+            if agent != owner {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    ForeignAgent { agent, owner },
+                ));
             }
-        } else if [
-            "Broken pipe",
-            "reset by peer",
-            "connection closed",
-            "os error 32",
-            "os error 104",
-        ]
-        .iter()
-        .any(|m| reason.contains(m))
-        {
-            // Something accepted the connection, then hung up: an agent refusing our uid.
-            ClientError::Transport {
-                path: path.to_owned(),
-                reason,
-            }
-        } else {
-            not_running(reason)
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
         }
-    })?;
+    });
+    // The socket is not an HTTP origin: the authority only has to be valid.
+    let channel = Endpoint::from_static("http://localhost")
+        .connect_with_connector(connector)
+        .await
+        .map_err(|e| classify(path, &e))?;
     Ok(Client {
         inner: AgentClient::new(channel),
         path: path.to_owned(),
     })
+}
+
+/// The process listening on the socket runs as another user.
+#[derive(Debug, thiserror::Error)]
+#[error("the process serving this socket runs as uid {agent}, not as you (uid {owner})")]
+struct ForeignAgent {
+    agent: u32,
+    owner: u32,
+}
+
+/// What a failed connection means, from the I/O error under it (never from message text).
+fn classify(path: &Path, e: &(dyn std::error::Error + 'static)) -> ClientError {
+    let reason = source_chain(e);
+    let path = path.to_owned();
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    ClientError::PermissionDenied { path, reason }
+                }
+                // Something accepted the connection, then hung up: an agent refusing our uid.
+                std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof => ClientError::Transport { path, reason },
+                _ => ClientError::NotRunning { path, reason },
+            };
+        }
+        if let Some(h) = err.downcast_ref::<hyper::Error>()
+            && (h.is_closed() || h.is_incomplete_message() || h.is_canceled())
+        {
+            return ClientError::Transport { path, reason };
+        }
+        cause = err.source();
+    }
+    ClientError::NotRunning { path, reason }
 }
 
 /// Wraps an existing channel (for custom transports or tests).
@@ -186,12 +206,16 @@ pub fn from_channel(channel: Channel) -> Client {
     }
 }
 
+/// An error and its causes, each said once (wrappers often repeat their source's text).
 fn source_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
         src = s.source();
     }
     text

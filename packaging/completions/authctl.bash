@@ -16,6 +16,9 @@ _authctl() {
             ",$1")
                 cmd="authctl"
                 ;;
+            authctl,access)
+                cmd="authctl__subcmd__access"
+                ;;
             authctl,agent)
                 cmd="authctl__subcmd__agent"
                 ;;
@@ -42,6 +45,30 @@ _authctl() {
                 ;;
             authctl,token)
                 cmd="authctl__subcmd__token"
+                ;;
+            authctl__subcmd__access,help)
+                cmd="authctl__subcmd__access__subcmd__help"
+                ;;
+            authctl__subcmd__access,list)
+                cmd="authctl__subcmd__access__subcmd__list"
+                ;;
+            authctl__subcmd__access,log)
+                cmd="authctl__subcmd__access__subcmd__log"
+                ;;
+            authctl__subcmd__access,revoke)
+                cmd="authctl__subcmd__access__subcmd__revoke"
+                ;;
+            authctl__subcmd__access__subcmd__help,help)
+                cmd="authctl__subcmd__access__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__access__subcmd__help,list)
+                cmd="authctl__subcmd__access__subcmd__help__subcmd__list"
+                ;;
+            authctl__subcmd__access__subcmd__help,log)
+                cmd="authctl__subcmd__access__subcmd__help__subcmd__log"
+                ;;
+            authctl__subcmd__access__subcmd__help,revoke)
+                cmd="authctl__subcmd__access__subcmd__help__subcmd__revoke"
                 ;;
             authctl__subcmd__agent,help)
                 cmd="authctl__subcmd__agent__subcmd__help"
@@ -103,6 +130,9 @@ _authctl() {
             authctl__subcmd__generate__subcmd__help,man)
                 cmd="authctl__subcmd__generate__subcmd__help__subcmd__man"
                 ;;
+            authctl__subcmd__help,access)
+                cmd="authctl__subcmd__help__subcmd__access"
+                ;;
             authctl__subcmd__help,agent)
                 cmd="authctl__subcmd__help__subcmd__agent"
                 ;;
@@ -129,6 +159,15 @@ _authctl() {
                 ;;
             authctl__subcmd__help,token)
                 cmd="authctl__subcmd__help__subcmd__token"
+                ;;
+            authctl__subcmd__help__subcmd__access,list)
+                cmd="authctl__subcmd__help__subcmd__access__subcmd__list"
+                ;;
+            authctl__subcmd__help__subcmd__access,log)
+                cmd="authctl__subcmd__help__subcmd__access__subcmd__log"
+                ;;
+            authctl__subcmd__help__subcmd__access,revoke)
+                cmd="authctl__subcmd__help__subcmd__access__subcmd__revoke"
                 ;;
             authctl__subcmd__help__subcmd__agent,install)
                 cmd="authctl__subcmd__help__subcmd__agent__subcmd__install"
@@ -203,8 +242,142 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-h -V --help --version login token status logout provider agent doctor generate help"
+            opts="-h -V --help --version login token status logout provider access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__access)
+            opts="-h -V --help --version list revoke log help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__access__subcmd__help)
+            opts="list revoke log help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__access__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__access__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__access__subcmd__help__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__access__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__access__subcmd__list)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__access__subcmd__log)
+            opts="-h -V --json --since --account --denied --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__access__subcmd__revoke)
+            opts="-h -V --all --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -427,7 +600,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__doctor)
-            opts="-h -V --json --help --version"
+            opts="-v -h -V --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -539,8 +712,64 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help)
-            opts="login token status logout provider agent doctor generate help"
+            opts="login token status logout provider access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__access)
+            opts="list revoke log"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__access__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__access__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__access__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -847,7 +1076,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__login)
-            opts="-h -V --account --scope --no-browser --device --timeout --help --version"
+            opts="-h -V --account --scope --no-browser --device --timeout --other-user --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -10,6 +10,8 @@
 //                          authorization response's expires_in says the same
 //   IDP_ISS_PARAMETER      0 turns RFC 9207 off: no authorization_response_iss_parameter_supported
 //                          in discovery, no `iss` in authorization responses (default 1)
+//   IDP_EXTRA_SCOPES       N more scopes `x-1` … `x-N` the provider knows and grants (default 0),
+//                          for tests that need many distinct downscoped keys
 //
 // When ready, prints exactly one line to stdout:
 //   {"issuer":"http://127.0.0.1:PORT","port":PORT}
@@ -20,8 +22,13 @@
 //                            registration (POST /reg), mcp {ok, unauthorized, metadata}
 //   POST /__test/faults      {"faults":[...]} queue faults for the next token-endpoint requests
 //                            (see FAULT_KEYS; {"id_token":"bad_signature"|"wrong_aud"|
-//                            "wrong_nonce"|"expired"|"wrong_iss"} forges the response's ID token)
-//   POST /__test/reset       clear faults and counters
+//                            "wrong_nonce"|"expired"|"wrong_iss"|"alg_none"|"hs256_public_key"|
+//                            "rotated_key"} forges the response's ID token; `repeat: true` keeps a
+//                            fault queued for every later matching request)
+//   POST /__test/reset       clear faults and counters (and undo rotate-keys)
+//   POST /__test/rotate-keys  publish a second signing key (kid authctl-test-rs256-2) in the JWKS
+//                            beside the first, as a provider rotating its keys does; the
+//                            `rotated_key` ID-token fault signs with it
 //   POST /__test/introspect  {"token":"..."} -> {"active":bool,...} from the provider's store
 //
 // Protected resources (RFC 9728, MCP style) on the same server:
@@ -74,6 +81,7 @@ const ACCESS_TOKEN_TTL = envInt('IDP_ACCESS_TOKEN_TTL', 3600) || 3600;
 const REFRESH_TOKEN_TTL = envInt('IDP_REFRESH_TOKEN_TTL', 86400) || 86400;
 const DEVICE_CODE_TTL = envInt('IDP_DEVICE_CODE_TTL', 600) || 600;
 const ISS_PARAMETER = envBool('IDP_ISS_PARAMETER', true);
+const EXTRA_SCOPES = Array.from({ length: envInt('IDP_EXTRA_SCOPES', 0) }, (_, i) => `x-${i + 1}`);
 
 // ---------------------------------------------------------------------------
 // Signing keys: the provider's real RS256 key (explicit, so that this file can sign and verify
@@ -90,6 +98,28 @@ const SIGNING_JWK = generateRsaJwk(SIGNING_KID);
 const SIGNING_KEY = crypto.createPrivateKey({ key: SIGNING_JWK, format: 'jwk' });
 const VERIFY_KEY = crypto.createPublicKey(SIGNING_KEY);
 const FORGER_KEY = crypto.createPrivateKey({ key: generateRsaJwk(SIGNING_KID), format: 'jwk' });
+// The key a rotation brings in (POST /__test/rotate-keys publishes it), made on first use so
+// that a start pays for no third key.
+const ROTATED_KID = 'authctl-test-rs256-2';
+let rotated;
+function rotatedKey() {
+  if (!rotated) {
+    const jwk = generateRsaJwk(ROTATED_KID);
+    rotated = { jwk, key: crypto.createPrivateKey({ key: jwk, format: 'jwk' }) };
+  }
+  return rotated;
+}
+let keysRotated = false;
+
+function publicJwk(jwk) {
+  const pub = crypto.createPublicKey({ key: jwk, format: 'jwk' }).export({ format: 'jwk' });
+  return { ...pub, kid: jwk.kid, alg: 'RS256', use: 'sig' };
+}
+
+// The JWKS while rotated: both public keys.
+function rotatedJwks() {
+  return { keys: [publicJwk(SIGNING_JWK), publicJwk(rotatedKey().jwk)] };
+}
 
 function b64json(obj) {
   return Buffer.from(JSON.stringify(obj), 'utf8').toString('base64url');
@@ -99,6 +129,13 @@ function signJwt(header, payload, key) {
   const input = `${b64json(header)}.${b64json(payload)}`;
   const sig = crypto.sign('sha256', Buffer.from(input, 'ascii'), key); // RSASSA-PKCS1-v1_5
   return `${input}.${sig.toString('base64url')}`;
+}
+
+// HS256 keyed with `secret` (the algorithm-confusion attack keys it with a public key).
+function hmacJwt(header, payload, secret) {
+  const input = `${b64json(header)}.${b64json(payload)}`;
+  const sig = crypto.createHmac('sha256', secret).update(input, 'ascii').digest('base64url');
+  return `${input}.${sig}`;
 }
 
 function decodeJwtPart(part) {
@@ -421,12 +458,25 @@ let faults = [];
 const FAULT_KEYS = new Set([
   'status', 'retry_after', 'delay_ms', 'drop', 'drop_after', 'garbage', 'status_201',
   'invalid_grant', 'error_200', 'grant_type', 'id_token',
+  // Hostile answers (issues 11 and 12):
+  //   huge_body_mb: N   a 200 whose JSON body is N MiB, streamed chunked (no Content-Length)
+  //   error_body: {...} answer `status` (default 400) with exactly this JSON body
+  //   expires_in: V     answer normally, then rewrite the response's expires_in to V (any JSON
+  //                     number: 0, -5, 1e18)
+  //   repeat: true      the fault stays queued: it answers every later matching request too
+  'huge_body_mb', 'error_body', 'expires_in', 'repeat',
 ]);
 
 // `id_token` faults: the provider answers normally, then the response's ID token is replaced by
 // one where only the named property is wrong (all but bad_signature are signed with the
 // provider's real key).
-const ID_TOKEN_FAULTS = new Set(['bad_signature', 'wrong_aud', 'wrong_nonce', 'expired', 'wrong_iss']);
+const ID_TOKEN_FAULTS = new Set([
+  'bad_signature', 'wrong_aud', 'wrong_nonce', 'expired', 'wrong_iss',
+  // alg_none: `alg: none`, no signature. hs256_public_key: HS256 keyed with the provider's public
+  // key (PEM), the algorithm-confusion attack. rotated_key: signed by the key of rotate-keys,
+  // under its own kid.
+  'alg_none', 'hs256_public_key', 'rotated_key',
+]);
 
 function validateFault(f) {
   if (f === null || typeof f !== 'object' || Array.isArray(f)) return 'fault must be an object';
@@ -438,6 +488,13 @@ function validateFault(f) {
   if ('id_token' in f && !ID_TOKEN_FAULTS.has(f.id_token)) {
     return `id_token must be one of ${[...ID_TOKEN_FAULTS].join(', ')}`;
   }
+  if ('huge_body_mb' in f && !(Number.isFinite(f.huge_body_mb) && f.huge_body_mb > 0 && f.huge_body_mb <= 1024)) {
+    return 'huge_body_mb must be in (0, 1024]';
+  }
+  if ('error_body' in f && (f.error_body === null || typeof f.error_body !== 'object')) {
+    return 'error_body must be a JSON object or array';
+  }
+  if ('expires_in' in f && typeof f.expires_in !== 'number') return 'expires_in must be a number';
   return undefined;
 }
 
@@ -470,6 +527,16 @@ function forgeIdToken(idToken, kind) {
     case 'wrong_iss':
       claims.iss = 'https://evil.example';
       break;
+    case 'alg_none': {
+      const { kid: _kid, ...rest } = header;
+      return `${b64json({ ...rest, alg: 'none' })}.${b64json(claims)}.`;
+    }
+    case 'hs256_public_key': {
+      const pem = VERIFY_KEY.export({ type: 'spki', format: 'pem' });
+      return hmacJwt({ ...header, alg: 'HS256' }, claims, pem);
+    }
+    case 'rotated_key':
+      return signJwt({ ...header, kid: ROTATED_KID }, claims, rotatedKey().key);
     default:
       throw new Error(`unknown id_token fault ${kind}`);
   }
@@ -486,9 +553,44 @@ const STATUS_ERROR = {
 };
 
 // Returns true when the fault fully answered the request (no pass-through).
+// Streams a 200 JSON body of `mb` MiB without a Content-Length (chunked), stopping when the client
+// hangs up; logs how much went out.
+async function sendHugeBody(req, res, mb) {
+  res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+  const total = Math.floor(mb * 1024 * 1024);
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  let sent = 0;
+  let closed = false;
+  res.on('close', () => { closed = true; });
+  const write = (buf) => new Promise((resolve) => {
+    if (res.write(buf)) resolve();
+    else {
+      const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+      res.on('drain', done);
+      res.on('close', done);
+    }
+  });
+  await write('{"access_token":"');
+  while (sent < total && !closed && !res.destroyed) {
+    await write(chunk);
+    sent += chunk.length;
+  }
+  if (!closed && !res.destroyed) res.end('","token_type":"Bearer","expires_in":60}');
+  log(`huge body: ${sent} of ${total} bytes written${closed ? ' (client hung up)' : ''}`);
+}
+
 async function applyFault(fault, req, res) {
   if (fault.delay_ms) await sleep(fault.delay_ms);
   if (fault.id_token) req.authctlIdTokenFault = fault.id_token; // applied by the Koa middleware
+  if (fault.expires_in !== undefined) req.authctlExpiresIn = fault.expires_in; // likewise
+  if (fault.huge_body_mb) {
+    await sendHugeBody(req, res, fault.huge_body_mb);
+    return true;
+  }
+  if (fault.error_body) {
+    sendJson(res, fault.status ?? 400, fault.error_body);
+    return true;
+  }
   if (fault.drop) {
     req.socket.destroy();
     return true;
@@ -607,7 +709,14 @@ async function handleTestControl(provider, req, res, url) {
       await readBody(req);
       counters = freshCounters();
       faults = [];
+      keysRotated = false;
       return sendJson(res, 200, { ok: true });
+    }
+    if (url.pathname === '/__test/rotate-keys' && req.method === 'POST') {
+      await readBody(req);
+      keysRotated = true;
+      log(`keys rotated: the JWKS now also publishes ${ROTATED_KID}`);
+      return sendJson(res, 200, { ok: true, kids: rotatedJwks().keys.map((k) => k.kid) });
     }
     if (url.pathname === '/__test/faults' && req.method === 'GET') {
       return sendJson(res, 200, { faults });
@@ -698,7 +807,7 @@ const provider = new Provider(issuer, {
     email: ['email', 'email_verified'],
     profile: ['name', 'preferred_username'],
   },
-  scopes: ['openid', 'offline_access', 'email', 'profile'],
+  scopes: ['openid', 'offline_access', 'email', 'profile', ...EXTRA_SCOPES],
   responseTypes: ['code'],
   conformIdTokenClaims: false,
   pkce: { required: () => true }, // S256 is the only method oidc-provider 9 supports
@@ -755,6 +864,16 @@ provider.use(async (ctx, next) => {
       log(`forged the ID token: ${kind}`);
     } else {
       log(`id_token fault ${kind}: the response (status ${ctx.status}) has no ID token to forge`);
+    }
+  }
+
+  // A rewritten lifetime (a token-endpoint fault with `expires_in`).
+  const lifetime = ctx.req.authctlExpiresIn;
+  if (lifetime !== undefined) {
+    const body = ctx.body;
+    if (ctx.status === 200 && body && typeof body === 'object' && 'access_token' in body) {
+      ctx.body = { ...body, expires_in: lifetime };
+      log(`rewrote expires_in to ${lifetime}`);
     }
   }
 
@@ -861,6 +980,10 @@ async function handle(req, res) {
     return handleInteraction(provider, req, res, url);
   }
 
+  if (keysRotated && req.method === 'GET' && path === '/jwks') {
+    return sendJson(res, 200, rotatedJwks(), { 'Content-Type': 'application/jwk-set+json; charset=utf-8' });
+  }
+
   if (MCP_RESOURCES.has(path)) return handleMcp(req, res, path, MCP_RESOURCES.get(path));
   if (req.method === 'GET' && path.startsWith(`${PRM_PREFIX}/`)
       && MCP_RESOURCES.has(path.slice(PRM_PREFIX.length))) {
@@ -889,7 +1012,7 @@ async function handle(req, res) {
 
     const head = faults[0];
     if (head && (!head.grant_type || head.grant_type === grantType)) {
-      faults.shift();
+      if (!head.repeat) faults.shift();
       log(`fault for ${key}: ${JSON.stringify(head)}`);
       if (await applyFault(head, req, res)) return undefined;
     }

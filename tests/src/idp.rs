@@ -1,24 +1,24 @@
 //! Test fixture for the local OpenID provider (`tests/idp/server.mjs`) and the
 //! scripted browser (`tests/browser/headless-browser`).
 //!
-//! Self-contained: only `std` and `serde_json`. The provider's control
-//! endpoints (`/__test/...`) are spoken to with a tiny HTTP/1.1 client over a
-//! `TcpStream` (`Connection: close`).
+//! The provider's control endpoints (`/__test/...`) are spoken to with the raw
+//! HTTP/1.1 client of [`crate::http`] (`Connection: close`).
 //!
-//! Requires `node` on `PATH` (or `$AUTHCTL_TEST_NODE`) and `npm ci` run once in
-//! `tests/idp/`.
+//! Requires Node.js >= 20.18 (see [`node_program`]) and `npm ci` run once in
+//! `tests/idp/`; `make test` sees to both.
 
 // Not every test binary uses every helper.
 #![allow(dead_code, clippy::all)]
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::http::{Request, Response};
 
 /// How long [`Idp::start`] waits for the provider's ready line.
 // A start takes ~0.6 s (a few seconds on a loaded 2-core machine). A stalled node process (main
@@ -54,6 +54,8 @@ pub struct IdpOptions {
     /// `authorization_response_iss_parameter_supported` in discovery, no `iss`
     /// in authorization responses). `None`/`Some(true)`: on.
     pub iss_parameter: Option<bool>,
+    /// `IDP_EXTRA_SCOPES`: the provider also knows (and grants) scopes `x-1` … `x-N`.
+    pub extra_scopes: Option<u32>,
 }
 
 /// ID-token forgeries for [`Idp::push_faults`]: `json!([{"id_token": KIND,
@@ -73,34 +75,15 @@ pub mod id_token_fault {
     pub const EXPIRED: &str = "expired";
     /// `iss` is `https://evil.example`.
     pub const WRONG_ISS: &str = "wrong_iss";
+    /// `alg: none` and no signature.
+    pub const ALG_NONE: &str = "alg_none";
+    /// HS256 keyed with the provider's public key (PEM): the algorithm-confusion attack.
+    pub const HS256_PUBLIC_KEY: &str = "hs256_public_key";
+    /// Signed by a second RSA key under a new `kid` (`authctl-test-rs256-2`), which the JWKS
+    /// publishes only after [`super::Idp::rotate_keys`].
+    pub const ROTATED_KEY: &str = "rotated_key";
     /// All of them.
     pub const ALL: [&str; 5] = [BAD_SIGNATURE, WRONG_AUD, WRONG_NONCE, EXPIRED, WRONG_ISS];
-}
-
-/// A response from [`Idp::request`].
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    pub status: u16,
-    /// Header names lower-cased, in order.
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl HttpResponse {
-    /// The first header named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON (panics when it is not).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
 }
 
 /// The repository root: the parent of this test crate's manifest directory.
@@ -116,6 +99,21 @@ pub fn browser_path() -> PathBuf {
         .join("tests")
         .join("browser")
         .join("headless-browser")
+}
+
+/// The Node.js that runs the provider: `$AUTHCTL_TEST_NODE` when set; else the one
+/// `tests/deps/ensure` fetched into `tests/idp/.node` because the system's was too old for
+/// oidc-provider (Debian 12's is 18; delete that directory to use the system's again); else the
+/// `node` on `PATH`.
+pub fn node_program() -> std::ffi::OsString {
+    if let Some(node) = std::env::var_os("AUTHCTL_TEST_NODE").filter(|n| !n.is_empty()) {
+        return node;
+    }
+    let fetched = repo_root().join("tests/idp/.node/node_modules/.bin/node");
+    if fetched.is_file() {
+        return fetched.into_os_string();
+    }
+    "node".into()
 }
 
 fn temp_log_path() -> PathBuf {
@@ -172,7 +170,7 @@ impl Idp {
                 root.join("tests").join("idp").display()
             );
         }
-        let node = std::env::var_os("AUTHCTL_TEST_NODE").unwrap_or_else(|| "node".into());
+        let node = node_program();
 
         let log_path = temp_log_path();
         let log_file = File::create(&log_path)
@@ -193,6 +191,9 @@ impl Idp {
         }
         if let Some(on) = opts.iss_parameter {
             cmd.env("IDP_ISS_PARAMETER", if on { "1" } else { "0" });
+        }
+        if let Some(n) = opts.extra_scopes {
+            cmd.env("IDP_EXTRA_SCOPES", n.to_string());
         }
         let mut child = cmd
             .spawn()
@@ -340,13 +341,26 @@ impl Idp {
         path: &str,
         headers: &[(&str, &str)],
         body: Option<&str>,
-    ) -> HttpResponse {
-        raw_request(self.port, method, path, headers, body).unwrap_or_else(|e| {
+    ) -> Response {
+        let mut req = Request::local(method, self.port, path).timeout(CONTROL_TIMEOUT);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        req.send().unwrap_or_else(|e| {
             panic!(
                 "IdP request {method} {path} failed: {e}\nIdP log:\n{}",
                 self.log()
             )
         })
+    }
+
+    /// `POST /__test/rotate-keys`: the JWKS publishes a second signing key (kid
+    /// `authctl-test-rs256-2`, the key of the `rotated_key` ID-token fault) beside the first.
+    pub fn rotate_keys(&self) {
+        self.control("POST", "/__test/rotate-keys", Some(&serde_json::json!({})));
     }
 
     /// Clears queued faults and counters.
@@ -370,12 +384,23 @@ impl Idp {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> serde_json::Value {
-        let (status, text) = http_request(self.port, method, path, body).unwrap_or_else(|e| {
+        let mut req = Request::local(method, self.port, path)
+            .timeout(CONTROL_TIMEOUT)
+            .header("Accept", "application/json");
+        // A POST always carries a (JSON) body, if only an empty one.
+        let payload = body
+            .map(ToString::to_string)
+            .or_else(|| (method == "POST").then(String::new));
+        if let Some(p) = payload {
+            req = req.header("Content-Type", "application/json").body(p);
+        }
+        let r = req.send().unwrap_or_else(|e| {
             panic!(
                 "IdP control {method} {path} failed: {e}\nIdP log:\n{}",
                 self.log()
             )
         });
+        let (status, text) = (r.status, r.body);
         if status != 200 {
             panic!("IdP control {method} {path} answered {status}: {text}");
         }
@@ -393,97 +418,6 @@ impl Drop for Idp {
         } else {
             let _ = std::fs::remove_file(&self.log_path);
         }
-    }
-}
-
-/// HTTP/1.1 request to 127.0.0.1:port with `Connection: close`, any headers.
-fn raw_request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> std::io::Result<HttpResponse> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, CONTROL_TIMEOUT)?;
-    stream.set_read_timeout(Some(CONTROL_TIMEOUT))?;
-    stream.set_write_timeout(Some(CONTROL_TIMEOUT))?;
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    stream.write_all(req.as_bytes())?;
-    stream.flush()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-
-    let bad = |msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_owned());
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("headers not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("bad status line"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let body = &raw[split + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked {
-        dechunk(body).ok_or_else(|| bad("bad chunked body"))?
-    } else {
-        body.to_vec()
-    };
-    Ok(HttpResponse {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-/// Minimal JSON request to 127.0.0.1:port with `Connection: close`.
-fn http_request(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<&serde_json::Value>,
-) -> std::io::Result<(u16, String)> {
-    let payload = body.map(ToString::to_string);
-    let send = payload.as_deref().or((method == "POST").then_some(""));
-    let mut headers = vec![("Accept", "application/json")];
-    if send.is_some() {
-        headers.push(("Content-Type", "application/json"));
-    }
-    let r = raw_request(port, method, path, &headers, send)?;
-    Ok((r.status, r.body))
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data.windows(2).position(|w| w == b"\r\n")?;
-        let size_str = std::str::from_utf8(&data[..eol]).ok()?;
-        let size = usize::from_str_radix(size_str.split(';').next()?.trim(), 16).ok()?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
     }
 }
 

@@ -1,10 +1,15 @@
 //! The end-to-end harness: a hermetic environment per test (temporary HOME, XDG directories and
 //! socket; a cleared environment for every spawned binary), the real `authctl` and
-//! `authctl-agent` binaries, a real OpenID provider ([`idp`]) and a scripted browser.
+//! `authctl-agent` binaries, a real OpenID provider ([`idp`]) and a scripted browser; [`http`] is
+//! the raw HTTP/1.1 client of the tests and the benchmarks; [`hostile`] has the hostile peers of
+//! the attack tests (a hostile server, a connection flooder, another local user).
 //!
 //! The binaries must be built first (`cargo build --workspace`); `make test` does it.
 
+pub mod hostile;
+pub mod http;
 pub mod idp;
+pub mod rawh2;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -221,6 +226,16 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", r.stdout))
     }
 
+    /// The running agent's pid (`authctl status --json`, `agent.pid`).
+    #[must_use]
+    pub fn agent_pid(&self) -> u32 {
+        let status = self.status_json();
+        status["agent"]["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or_else(|| panic!("no agent.pid in {status}"))
+    }
+
     /// Runs `authctl ARGS` with `input` on stdin.
     #[must_use]
     pub fn authctl_stdin(&self, args: &[&str], input: &str) -> Run {
@@ -335,38 +350,6 @@ pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// A minimal HTTP/1.1 request to a loopback URL: `(status, body)`, or the I/O error (e.g.
-/// connection refused once a listener has closed).
-///
-/// # Errors
-/// Connection or I/O failure.
-pub fn http(method: &str, url: &str, host_header: Option<&str>) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let addr = authority.replace("localhost", "127.0.0.1");
-    let mut s = std::net::TcpStream::connect(addr.as_str())?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let host = host_header.unwrap_or(authority);
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let status = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
 /// A running `authctl login … --no-browser` whose authorization URL has been read.
 pub struct PendingLogin {
     pub child: Child,
@@ -478,4 +461,23 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A browser's visit to a loopback callback URL: the request, and the redirect to the clean page
+/// the agent answers a valid callback with (its `Location` is relative to the listener). Returns
+/// the final answer and the URL it came from.
+///
+/// # Errors
+/// Connection or I/O failure.
+pub fn visit_callback(url: &str) -> std::io::Result<(http::Response, String)> {
+    let first = http::Request::new("GET", url).send()?;
+    if first.status != 303 {
+        return Ok((first, url.to_owned()));
+    }
+    let location = first.header("location").unwrap_or_default().to_owned();
+    let origin_end = url["http://".len()..]
+        .find('/')
+        .map_or(url.len(), |i| i + "http://".len());
+    let next = format!("{}{location}", &url[..origin_end]);
+    Ok((http::Request::new("GET", &next).send()?, next))
 }

@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::ProviderConfig;
+use super::http::{BodyError, read_body};
+use crate::config::{ProviderConfig, UrlProblem, endpoint_url};
 
 /// What we use of a provider's metadata; explicit config values win over discovered ones.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -38,20 +39,54 @@ pub struct Endpoints {
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     #[error(
-        "discovery for issuer {issuer} failed: {detail}; check the issuer URL (`authctl provider add … --issuer`) or set the endpoints explicitly in config.toml"
+        "discovery for issuer {issuer} failed: {url} is unreachable ({source}); check the issuer URL and network access, or set the endpoints explicitly in config.toml"
     )]
-    Failed { issuer: String, detail: String },
+    Unreachable {
+        issuer: String,
+        url: String,
+        source: BodyError,
+    },
+    #[error(
+        "discovery for issuer {issuer} failed: {last}; check the issuer URL (`authctl provider add … --issuer`) or set the endpoints explicitly in config.toml"
+    )]
+    NotFound { issuer: String, last: Attempt },
     #[error(
         "the discovery document of {expected} names a different issuer ({found}); the issuer URL must match exactly"
     )]
     IssuerMismatch { expected: String, found: String },
+    /// RFC 8252 §8.3, RFC 9700 §2.6: endpoints off loopback must be https, discovered ones too.
+    #[error("provider {issuer}: its {key} is refused: {problem}")]
+    Insecure {
+        issuer: String,
+        key: &'static str,
+        problem: UrlProblem,
+    },
+}
+
+/// What the last well-known URL answered.
+#[derive(Debug, thiserror::Error)]
+pub enum Attempt {
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} is not a valid metadata document ({source})")]
+    Invalid {
+        url: String,
+        source: serde_json::Error,
+    },
 }
 
 impl DiscoveryError {
     /// Whether the failure is transient (network, 5xx), as opposed to a wrong configuration.
     #[must_use]
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Failed { detail, .. } if detail.starts_with("unreachable") || detail.contains("HTTP 5"))
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::NotFound {
+                last: Attempt::Status { status, .. },
+                ..
+            } => *status >= 500 || *status == 429,
+            _ => false,
+        }
     }
 }
 
@@ -122,33 +157,62 @@ pub async fn resolve(
             slot.clone_from(v);
         }
     }
+    for (key, url) in ep.urls() {
+        endpoint_url(url).map_err(|problem| DiscoveryError::Insecure {
+            issuer: p.issuer.clone().unwrap_or_default(),
+            key,
+            problem,
+        })?;
+    }
     Ok(ep)
 }
 
+impl Endpoints {
+    /// Every endpoint URL the agent may call or send a browser to, by its metadata name.
+    pub fn urls(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("authorization_endpoint", Some(&self.authorization_endpoint)),
+            ("token_endpoint", Some(&self.token_endpoint)),
+            ("jwks_uri", self.jwks_uri.as_ref()),
+            ("revocation_endpoint", self.revocation_endpoint.as_ref()),
+            (
+                "device_authorization_endpoint",
+                self.device_authorization_endpoint.as_ref(),
+            ),
+            ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
+            ("end_session_endpoint", self.end_session_endpoint.as_ref()),
+            ("registration_endpoint", self.registration_endpoint.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?.as_str())))
+    }
+}
+
 async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, DiscoveryError> {
-    let mut last = String::new();
+    let mut last = None;
     for url in well_known_urls(issuer) {
-        let resp = match super::get_json(http, &url).await {
-            Ok(r) => r,
-            Err(e) => {
-                last = format!("unreachable ({e})");
-                // A network failure will not be cured by the next well-known URL on the same host.
-                break;
-            }
+        let unreachable = |source| DiscoveryError::Unreachable {
+            issuer: issuer.into(),
+            url: url.clone(),
+            source,
         };
+        // A network failure will not be cured by the next well-known URL on the same host.
+        let resp = super::http::get_json(http, &url)
+            .await
+            .map_err(|e| unreachable(e.into()))?;
         let status = resp.status();
         if !status.is_success() {
-            last = format!("{url} answered HTTP {}", status.as_u16());
+            last = Some(Attempt::Status {
+                url,
+                status: status.as_u16(),
+            });
             continue;
         }
-        let body = resp.bytes().await.map_err(|e| DiscoveryError::Failed {
-            issuer: issuer.into(),
-            detail: format!("unreachable ({})", crate::error::describe_reqwest(&e)),
-        })?;
+        let body = read_body(resp).await.map_err(unreachable)?;
         let ep: Endpoints = match serde_json::from_slice(&body) {
             Ok(ep) => ep,
-            Err(e) => {
-                last = format!("{url} is not a valid metadata document ({e})");
+            Err(source) => {
+                last = Some(Attempt::Invalid { url, source });
                 continue;
             }
         };
@@ -158,14 +222,17 @@ async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, Discov
         if found.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(DiscoveryError::IssuerMismatch {
                 expected: issuer.into(),
-                found,
+                found: super::text::clean(&found),
             });
         }
         return Ok(ep);
     }
-    Err(DiscoveryError::Failed {
+    Err(DiscoveryError::NotFound {
         issuer: issuer.into(),
-        detail: last,
+        last: last.unwrap_or(Attempt::Status {
+            url: issuer.into(),
+            status: 0,
+        }),
     })
 }
 

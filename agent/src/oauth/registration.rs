@@ -4,6 +4,8 @@
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::http::{BodyError, read_body};
+
 /// What the server registered.
 #[derive(Deserialize)]
 pub struct Registered {
@@ -59,6 +61,22 @@ pub fn client_metadata(
     m
 }
 
+/// Why a registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("{endpoint} is unreachable ({source})")]
+    Unreachable { endpoint: String, source: BodyError },
+    #[error("the registration endpoint refused: `{error}`{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Refused {
+        error: String,
+        description: Option<String>,
+    },
+    #[error("the registration endpoint answered HTTP {0}")]
+    Status(u16),
+    #[error("the registration endpoint's answer is not a registration ({0})")]
+    Invalid(serde_json::Error),
+}
+
 /// Registers a client at `endpoint`.
 ///
 /// # Errors
@@ -68,24 +86,20 @@ pub async fn register(
     http: &reqwest::Client,
     endpoint: &str,
     metadata: &serde_json::Value,
-) -> Result<Registered, String> {
+) -> Result<Registered, RegistrationError> {
+    let unreachable = |source| RegistrationError::Unreachable {
+        endpoint: endpoint.into(),
+        source,
+    };
     let resp = http
         .post(endpoint)
         .header("accept", "application/json")
         .json(metadata)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "{endpoint} is unreachable ({})",
-                crate::error::describe_reqwest(&e)
-            )
-        })?;
+        .map_err(|e| unreachable(e.into()))?;
     let status = resp.status();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("{endpoint}: {}", crate::error::describe_reqwest(&e)))?;
+    let body = read_body(resp).await.map_err(unreachable)?;
     if !status.is_success() {
         #[derive(Deserialize)]
         struct ErrorBody {
@@ -94,21 +108,14 @@ pub async fn register(
             error_description: Option<String>,
         }
         return Err(match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(e) => format!(
-                "the registration endpoint refused: `{}`{}",
-                e.error,
-                e.error_description
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default()
-            ),
-            Err(_) => format!(
-                "the registration endpoint answered HTTP {}",
-                status.as_u16()
-            ),
+            Ok(e) => RegistrationError::Refused {
+                error: super::text::clean(&e.error),
+                description: super::text::clean_opt(e.error_description),
+            },
+            Err(_) => RegistrationError::Status(status.as_u16()),
         });
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| format!("the registration endpoint's answer is not a registration ({e})"))
+    serde_json::from_slice(&body).map_err(RegistrationError::Invalid)
 }
 
 #[cfg(test)]

@@ -5,6 +5,10 @@
 use serde::Deserialize;
 use url::Url;
 
+use super::http::{HttpError, read_body};
+use super::text;
+use crate::config::{UrlProblem, endpoint_url};
+
 /// The metadata document (RFC 9728 §2), the fields a client needs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ResourceMetadata {
@@ -142,46 +146,70 @@ pub fn same_resource(asked: &str, metadata: &str) -> bool {
     asked.trim_end_matches('/') == metadata.trim_end_matches('/')
 }
 
+/// Why a resource's metadata could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error("{resource} is unreachable ({source})")]
+    Unreachable { resource: String, source: HttpError },
+    #[error(
+        "the metadata at {url} is for resource `{named}`, not `{resource}`; refusing it (RFC 9728 §3.3)"
+    )]
+    OtherResource {
+        url: String,
+        named: String,
+        resource: String,
+    },
+    #[error("the metadata at {0} names no authorization_servers")]
+    NoAuthorizationServer(String),
+    #[error("the metadata at {url} names an authorization server that is refused: {problem}")]
+    Insecure { url: String, problem: UrlProblem },
+    #[error("no protected-resource metadata (RFC 9728) found: {}", .0.join("; "))]
+    NotFound(Vec<String>),
+}
+
 /// Finds the metadata of `resource` and the scope its challenge asked for, if any.
 ///
 /// # Errors
-/// A message naming what was tried and what failed.
+/// See [`ResourceError`]; `NotFound` names everything that was tried.
 pub async fn discover(
     http: &reqwest::Client,
     resource: &Url,
-) -> Result<(ResourceMetadata, Option<String>), String> {
+) -> Result<(ResourceMetadata, Option<String>), ResourceError> {
     let mut tried = Vec::new();
     let mut candidates = Vec::new();
     let mut scope = None;
     // A request without a token: a protected resource answers 401 with its challenge.
-    match http.get(resource.as_str()).send().await {
-        Ok(resp) => {
-            let challenge = resp
-                .headers()
-                .get_all(reqwest::header::WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(parse_bearer_challenge);
-            if let Some(ch) = challenge {
-                scope = ch.scope;
-                candidates.extend(ch.resource_metadata);
-            } else {
-                tried.push(format!(
-                    "{resource} answered HTTP {} without a Bearer challenge",
-                    resp.status().as_u16()
-                ));
-            }
-        }
-        Err(e) => {
-            return Err(format!(
-                "{resource} is unreachable ({})",
-                crate::error::describe_reqwest(&e)
-            ));
-        }
+    let resp =
+        http.get(resource.as_str())
+            .send()
+            .await
+            .map_err(|e| ResourceError::Unreachable {
+                resource: resource.to_string(),
+                source: HttpError(e),
+            })?;
+    let challenge = resp
+        .headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(parse_bearer_challenge);
+    if let Some(ch) = challenge {
+        scope = ch.scope;
+        candidates.extend(ch.resource_metadata);
+    } else {
+        tried.push(format!(
+            "{resource} answered HTTP {} without a Bearer challenge",
+            resp.status().as_u16()
+        ));
     }
     candidates.extend(well_known_urls(resource));
     for url in candidates {
-        let resp = match super::get_json(http, &url).await {
+        // A challenge may name any URL: only https (or http on loopback) is fetched.
+        if let Err(problem) = endpoint_url(&url) {
+            tried.push(format!("{}: {problem}", text::clean(&url)));
+            continue;
+        }
+        let resp = match super::http::get_json(http, &url).await {
             Ok(r) => r,
             Err(e) => {
                 tried.push(format!("{url}: {e}"));
@@ -192,10 +220,13 @@ pub async fn discover(
             tried.push(format!("{url} answered HTTP {}", resp.status().as_u16()));
             continue;
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("{url}: {}", crate::error::describe_reqwest(&e)))?;
+        let body = match read_body(resp).await {
+            Ok(b) => b,
+            Err(e) => {
+                tried.push(format!("{url}: {e}"));
+                continue;
+            }
+        };
         let md: ResourceMetadata = match serde_json::from_slice(&body) {
             Ok(m) => m,
             Err(e) => {
@@ -205,22 +236,22 @@ pub async fn discover(
         };
         // RFC 9728 §3.3 / §7.3: metadata naming another resource must not be used.
         if !same_resource(resource.as_str(), &md.resource) {
-            return Err(format!(
-                "the metadata at {url} is for resource `{}`, not `{resource}`; refusing it (RFC 9728 §3.3)",
-                md.resource
-            ));
+            return Err(ResourceError::OtherResource {
+                url,
+                named: super::text::clean(&md.resource),
+                resource: resource.to_string(),
+            });
         }
-        if md.authorization_servers.is_empty() {
-            return Err(format!(
-                "the metadata at {url} names no authorization_servers"
-            ));
-        }
+        let Some(server) = md.authorization_servers.first() else {
+            return Err(ResourceError::NoAuthorizationServer(url));
+        };
+        endpoint_url(server).map_err(|problem| ResourceError::Insecure {
+            url: url.clone(),
+            problem,
+        })?;
         return Ok((md, scope));
     }
-    Err(format!(
-        "no protected-resource metadata (RFC 9728) found: {}",
-        tried.join("; ")
-    ))
+    Err(ResourceError::NotFound(tried))
 }
 
 #[cfg(test)]

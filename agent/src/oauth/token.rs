@@ -3,12 +3,15 @@
 //! error whatever the status (GitHub sends them with 200), `expires_in` may be a string, the body
 //! may be form-encoded, and a missing `token_type` means Bearer.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::http::HttpError;
 use crate::config::ClientAuthMethod;
 
 /// How the client identifies itself at the token endpoint.
@@ -139,6 +142,54 @@ impl TokenError {
     }
 }
 
+/// The token endpoint as the agent's workflows see it: the provider over HTTP in the agent
+/// ([`HttpTokenEndpoint`]), a script in unit tests. The one seam between the token lifecycle and
+/// the network.
+pub trait TokenEndpoint: Send + Sync {
+    /// Posts a token request with `params` (the grant) to `endpoint` and parses the answer.
+    fn request<'a>(
+        &'a self,
+        endpoint: &'a str,
+        auth: &'a ClientAuth,
+        params: &'a [(&'a str, &'a str)],
+    ) -> Pin<Box<dyn Future<Output = Result<TokenSet, TokenError>> + Send + 'a>>;
+}
+
+/// The real token endpoint, over the agent's HTTP client (built on first use: loading the root
+/// certificates is the costliest part of start-up, and a cache hit never needs it).
+pub struct HttpTokenEndpoint {
+    timeout: Duration,
+    client: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl HttpTokenEndpoint {
+    /// A client with `timeout` per request, built on first use.
+    #[must_use]
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The HTTP client, for the other provider requests.
+    pub fn client(&self) -> &reqwest::Client {
+        self.client
+            .get_or_init(|| super::http::client(self.timeout))
+    }
+}
+
+impl TokenEndpoint for HttpTokenEndpoint {
+    fn request<'a>(
+        &'a self,
+        endpoint: &'a str,
+        auth: &'a ClientAuth,
+        params: &'a [(&'a str, &'a str)],
+    ) -> Pin<Box<dyn Future<Output = Result<TokenSet, TokenError>> + Send + 'a>> {
+        Box::pin(request(self.client(), endpoint, auth, params))
+    }
+}
+
 /// Posts a token request with `params` (the grant) and parses the answer.
 ///
 /// # Errors
@@ -161,7 +212,12 @@ pub async fn request(
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_retry_after);
-    let body = resp.bytes().await.map_err(classify)?;
+    let body = super::http::read_body(resp).await.map_err(|e| match e {
+        super::http::BodyError::Transport(t) => classify(t.0),
+        too_large @ super::http::BodyError::TooLarge { .. } => {
+            TokenError::Malformed(too_large.to_string())
+        }
+    })?;
     parse_response(status, retry_after, &body)
 }
 
@@ -170,12 +226,13 @@ fn form_urlencode(s: &str) -> String {
 }
 
 fn classify(e: reqwest::Error) -> TokenError {
+    let e = HttpError(e);
     if e.is_timeout() {
         TokenError::Timeout
-    } else if e.is_decode() || e.is_body() {
-        TokenError::Malformed(crate::error::describe_reqwest(&e))
+    } else if e.is_body() {
+        TokenError::Malformed(e.to_string())
     } else {
-        TokenError::Network(crate::error::describe_reqwest(&e))
+        TokenError::Network(e.to_string())
     }
 }
 
@@ -225,8 +282,8 @@ pub fn parse_response(
             });
         }
         return Err(TokenError::Rejected {
-            error,
-            description: get("error_description"),
+            error: super::text::clean(&error),
+            description: super::text::clean_opt(get("error_description")),
         });
     }
     if !(200..300).contains(&status) {
@@ -237,13 +294,23 @@ pub fn parse_response(
     }
     let access_token = get("access_token")
         .ok_or_else(|| TokenError::Malformed("no access_token in the response".into()))?;
+    // A negative lifetime is read as 0 (the token layer gives such tokens a short floor); a value
+    // that is no number at all is a malformed response.
     let expires_in = match get("expires_in") {
         None => None,
         Some(v) => Some(
             v.parse::<f64>()
                 .ok()
-                .filter(|f| f.is_finite() && *f >= 0.0)
-                .map(|f| f as u64)
+                .filter(|f| f.is_finite())
+                .map(|f| {
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        clippy::cast_sign_loss,
+                        reason = "clamped to at least 0; `as` saturates at u64::MAX"
+                    )]
+                    let secs = f.max(0.0) as u64;
+                    secs
+                })
                 .ok_or_else(|| {
                     TokenError::Malformed(format!("expires_in `{v}` is not a number"))
                 })?,
@@ -259,7 +326,7 @@ pub fn parse_response(
     })
 }
 
-pub(crate) fn parse_body(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
+pub fn parse_body(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
     let text = std::str::from_utf8(body).ok()?.trim();
     if text.starts_with('{') {
         return match serde_json::from_str::<Value>(text).ok()? {
@@ -311,6 +378,22 @@ mod tests {
             ok(200, r#"{"access_token":"a","expires_in":"3599"}"#).expires_in,
             Some(3599)
         );
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_read_safely() {
+        assert_eq!(
+            ok(200, r#"{"access_token":"a","expires_in":-5}"#).expires_in,
+            Some(0)
+        );
+        assert_eq!(
+            ok(200, r#"{"access_token":"a","expires_in":1e300}"#).expires_in,
+            Some(u64::MAX)
+        );
+        assert!(matches!(
+            err(200, r#"{"access_token":"a","expires_in":"soon"}"#),
+            TokenError::Malformed(_)
+        ));
     }
 
     #[test]

@@ -33,16 +33,90 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// The keyring's own error, described by kind only: some of its errors carry the bytes of a
+    /// stored secret (see `keyring::describe`).
     #[error("the OS keyring failed: {0}")]
-    Keyring(String),
+    Keyring(KeyringFailure),
+    #[error("the secret store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("the secret store did not answer within {0:?}")]
     Timeout(Duration),
+}
+
+/// A keyring failure: what went wrong in a few words, and the keyring's own text.
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+pub struct KeyringFailure {
+    pub trouble: Trouble,
+    pub text: String,
+}
+
+/// Why the OS keyring cannot serve, in words a person can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// No D-Bus session bus, so no Secret Service (headless machines, SSH, containers).
+    NoBus,
+    /// The collection is locked, or access was refused.
+    Locked,
+    /// It reads but refuses writes without a prompt nobody can answer.
+    Refused,
+    /// No keyring backend for this platform.
+    Unsupported,
+    Other,
+}
+
+impl Trouble {
+    /// The few words `status` shows.
+    #[must_use]
+    pub fn short(self) -> &'static str {
+        match self {
+            Self::NoBus => "no D-Bus session bus",
+            Self::Locked => "the keyring is locked (it refuses writes)",
+            Self::Refused => "the keyring refuses writes",
+            Self::Unsupported => "no keyring support on this platform",
+            Self::Other => "the OS keyring did not answer",
+        }
+    }
+
+    /// What to do about it.
+    #[must_use]
+    pub fn fix(self) -> &'static str {
+        match self {
+            Self::NoBus => {
+                "fine on headless machines (the file store serves); for a keyring, run the agent inside a desktop session or dbus-run-session with gnome-keyring-daemon"
+            }
+            Self::Locked | Self::Refused => {
+                "unlock the keyring (log in to the desktop session, or `gnome-keyring-daemon --unlock`), or set store = \"file\" in config.toml"
+            }
+            Self::Unsupported | Self::Other => {
+                "set store = \"file\" in config.toml to use the embedded file store"
+            }
+        }
+    }
+}
+
+impl StoreError {
+    /// The few words that say why, for a status line.
+    #[must_use]
+    pub fn short(&self) -> String {
+        match self {
+            Self::Keyring(k) => k.trouble.short().to_owned(),
+            Self::Timeout(_) => "the secret store did not answer in time".to_owned(),
+            Self::Unreadable { .. } => "the secret store file is unreadable".to_owned(),
+            Self::Write { .. } => "the secret store file cannot be written".to_owned(),
+            Self::Task(_) => "the secret store task failed".to_owned(),
+        }
+    }
 }
 
 /// A synchronous key → secret map. Calls may block (D-Bus, disk); use [`Secrets`] from async code.
 pub trait SecretStore: Send + Sync {
     /// `"file"` or `"keyring"`.
     fn kind(&self) -> &'static str;
+    /// Whether calls may block (disk, D-Bus): they then run on the blocking pool with a timeout.
+    fn blocks(&self) -> bool {
+        true
+    }
     /// The secret under `key`, or `None`.
     ///
     /// # Errors
@@ -65,8 +139,10 @@ pub trait SecretStore: Send + Sync {
 #[derive(Clone)]
 pub struct Secrets {
     inner: Arc<dyn SecretStore>,
-    /// Why this backend was chosen (shown by `authctl status`).
+    /// Why this backend was chosen, in full (`authctl status --json`).
     pub detail: String,
+    /// The same in a few words (`authctl status`).
+    pub reason: String,
     timeout: Duration,
 }
 
@@ -75,16 +151,17 @@ impl std::fmt::Debug for Secrets {
         f.debug_struct("Secrets")
             .field("kind", &self.kind())
             .field("detail", &self.detail)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl Secrets {
     /// Wraps a store.
     #[must_use]
-    pub fn new(inner: Arc<dyn SecretStore>, detail: String) -> Self {
+    pub fn new(inner: Arc<dyn SecretStore>, reason: &str, detail: String) -> Self {
         Self {
             inner,
+            reason: reason.to_owned(),
             detail,
             timeout: Duration::from_secs(10),
         }
@@ -100,11 +177,13 @@ impl Secrets {
         &self,
         f: impl FnOnce(&dyn SecretStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        if !self.inner.blocks() {
+            return f(self.inner.as_ref());
+        }
         let inner = Arc::clone(&self.inner);
         let task = tokio::task::spawn_blocking(move || f(inner.as_ref()));
         match tokio::time::timeout(self.timeout, task).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err(StoreError::Keyring(format!("store task failed: {join}"))),
+            Ok(r) => r?,
             Err(_) => Err(StoreError::Timeout(self.timeout)),
         }
     }
@@ -164,17 +243,30 @@ pub async fn open(kind: StoreKind, paths: &Paths) -> Result<Secrets, StoreError>
         Ok(Arc::new(FileStore::open(paths.secrets_file())?))
     };
     match kind {
-        StoreKind::File => Ok(Secrets::new(file()?, "configured: store = \"file\"".into())),
+        StoreKind::File => Ok(Secrets::new(
+            file()?,
+            "configured",
+            "configured: store = \"file\"".into(),
+        )),
         StoreKind::Keyring => {
-            let ks = probe_keyring().await?;
-            Ok(Secrets::new(ks, "configured: store = \"keyring\"".into()))
+            let ks = probe_keyring(&paths.data_dir).await?;
+            Ok(Secrets::new(
+                ks,
+                "configured",
+                "configured: store = \"keyring\"".into(),
+            ))
         }
-        StoreKind::Auto => match probe_keyring().await {
-            Ok(ks) => Ok(Secrets::new(ks, "auto: the OS keyring answered".into())),
+        StoreKind::Auto => match probe_keyring(&paths.data_dir).await {
+            Ok(ks) => Ok(Secrets::new(
+                ks,
+                "the OS keyring answered",
+                "auto: the OS keyring answered".into(),
+            )),
             Err(e) => {
                 tracing::info!(reason = %e, "no OS keyring answers; using the embedded file store");
                 Ok(Secrets::new(
                     file()?,
+                    &format!("auto: {}", e.short()),
                     format!(
                         "auto: no OS keyring answers ({e}); using {}",
                         paths.secrets_file().display()
@@ -189,16 +281,36 @@ pub async fn open(kind: StoreKind, paths: &Paths) -> Result<Secrets, StoreError>
 ///
 /// # Errors
 /// No keyring, no session bus, a locked collection, or no answer within 5 s.
-pub async fn probe_keyring() -> Result<Arc<dyn SecretStore>, StoreError> {
+pub async fn probe_keyring(data_dir: &std::path::Path) -> Result<Arc<dyn SecretStore>, StoreError> {
+    let namespace = data_dir.display().to_string();
     let timeout = Duration::from_secs(5);
-    let task = tokio::task::spawn_blocking(|| {
-        let store = KeyringStore::open()?;
+    let task = tokio::task::spawn_blocking(move || {
+        let store = KeyringStore::open(&namespace)?;
         store.get("probe")?;
         Ok::<_, StoreError>(Arc::new(store) as Arc<dyn SecretStore>)
     });
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => Err(StoreError::Keyring(e.to_string())),
+        Ok(Err(e)) => Err(StoreError::Task(e)),
+        Err(_) => Err(StoreError::Timeout(timeout)),
+    }
+}
+
+/// Whether the OS keyring takes a write (writes and deletes a probe entry): a collection that
+/// reads but refuses writes would lose every login stored in it.
+///
+/// # Errors
+/// The write (or the keyring) failed, or no answer within 5 s.
+pub async fn probe_keyring_write(data_dir: &std::path::Path) -> Result<(), StoreError> {
+    let store = probe_keyring(data_dir).await?;
+    let timeout = Duration::from_secs(5);
+    let task = tokio::task::spawn_blocking(move || {
+        store.set("probe", &SecretString::from("authctl doctor"))?;
+        store.delete("probe")
+    });
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(StoreError::Task(e)),
         Err(_) => Err(StoreError::Timeout(timeout)),
     }
 }

@@ -1,5 +1,6 @@
 //! `authctl agent start | stop | status | reload`.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -40,7 +41,10 @@ pub async fn run(c: AgentCommand) -> Result<(), CliError> {
             let s = client.status().await?;
             println!(
                 "running: pid {} version {} socket {} store {}",
-                s.pid, s.version, s.socket_path, s.secret_store
+                s.pid,
+                s.version,
+                s.socket_path,
+                crate::output::store_name(s.secret_store())
             );
             if s.version != authctl_proto::VERSION {
                 eprintln!(
@@ -192,8 +196,37 @@ fn log_file() -> Option<PathBuf> {
         .state_dir()
         .unwrap_or_else(|| dirs.data_dir())
         .to_path_buf();
-    std::fs::create_dir_all(&dir).ok()?;
+    // Private: the log names accounts, providers and paths.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .ok()?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).ok()?;
     Some(dir.join("agent.log"))
+}
+
+/// What `config.toml` says to the agent that would start: `Err` (exit code 2) with the agent's
+/// own message (file, line, key) when it would not load. An agent binary that cannot be run says
+/// nothing here; starting it reports that.
+///
+/// # Errors
+/// The config file is broken.
+pub fn check_config() -> Result<(), CliError> {
+    let Ok(out) = std::process::Command::new(agent_binary())
+        .arg("--check-config")
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return Ok(());
+    };
+    if out.status.code() == Some(2) {
+        let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(CliError::usage(message).with_hint(
+            "fix config.toml; a running agent keeps the configuration it loaded before",
+        ));
+    }
+    Ok(())
 }
 
 /// Starts the agent in the background and waits until it answers (`quiet`: one line only, for
@@ -210,12 +243,15 @@ pub async fn start(quiet: bool) -> Result<(), CliError> {
         }
         return Ok(());
     }
+    // A broken config.toml is said as one error (file, line, key), exit code 2.
+    check_config()?;
     let bin = agent_binary();
     let log = log_file();
     let stderr = match &log {
         Some(p) => std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(p)
             .map_or_else(|_| Stdio::null(), Stdio::from),
         None => Stdio::null(),

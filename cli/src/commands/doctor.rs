@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use authctl_client::proto::{Check, DiagnoseRequest};
+use authctl_client::proto::{Check, CheckStatus, DiagnoseRequest};
 use clap::Args;
 
 use crate::error::{CliError, exit};
@@ -10,24 +10,31 @@ use crate::output::println_out;
 
 #[derive(Args)]
 pub struct DoctorArgs {
-    /// Print JSON for scripts
+    /// Print JSON for scripts (with each problem's underlying error in full)
     #[arg(long)]
     json: bool,
+    /// Also print each problem's underlying error in full
+    #[arg(long, short)]
+    verbose: bool,
 }
 
-fn check(name: &str, status: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+fn check(
+    name: &str,
+    status: CheckStatus,
+    detail: impl Into<String>,
+    fix: impl Into<String>,
+) -> Check {
     Check {
         name: name.into(),
         status: status.into(),
         detail: detail.into(),
         fix: fix.into(),
+        cause: String::new(),
     }
 }
 
-#[allow(unsafe_code)]
 fn uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
+    rustix::process::getuid().as_raw()
 }
 
 /// The socket path and the permissions of it and its directory.
@@ -35,7 +42,7 @@ fn socket_checks() -> Vec<Check> {
     let Some(path) = authctl_proto::socket_path() else {
         return vec![check(
             "socket",
-            "fail",
+            CheckStatus::Fail,
             "no socket path can be derived",
             "set AUTHCTL_SOCK or XDG_RUNTIME_DIR",
         )];
@@ -48,13 +55,13 @@ fn socket_checks() -> Vec<Check> {
     match std::fs::metadata(&dir) {
         Ok(m) if m.uid() != uid() => out.push(check(
             "socket directory",
-            "fail",
+            CheckStatus::Fail,
             format!("{} is owned by uid {}, not you", dir.display(), m.uid()),
             "remove it, or point AUTHCTL_SOCK elsewhere",
         )),
         Ok(m) if m.permissions().mode() & 0o077 != 0 => out.push(check(
             "socket directory",
-            "fail",
+            CheckStatus::Fail,
             format!(
                 "{} has mode {:o}; others can reach the socket",
                 dir.display(),
@@ -64,13 +71,13 @@ fn socket_checks() -> Vec<Check> {
         )),
         Ok(_) => out.push(check(
             "socket directory",
-            "ok",
+            CheckStatus::Ok,
             format!("{} (0700, yours)", dir.display()),
             "",
         )),
         Err(_) => out.push(check(
             "socket directory",
-            "warn",
+            CheckStatus::Warn,
             format!("{} does not exist yet", dir.display()),
             "start the agent: `authctl agent start`",
         )),
@@ -78,7 +85,7 @@ fn socket_checks() -> Vec<Check> {
     match std::fs::symlink_metadata(&path) {
         Ok(m) if m.permissions().mode() & 0o077 != 0 => out.push(check(
             "socket",
-            "fail",
+            CheckStatus::Fail,
             format!(
                 "{} has mode {:o}",
                 path.display(),
@@ -86,7 +93,12 @@ fn socket_checks() -> Vec<Check> {
             ),
             format!("chmod 600 {} (or restart the agent)", path.display()),
         )),
-        Ok(_) => out.push(check("socket", "ok", path.display().to_string(), "")),
+        Ok(_) => out.push(check(
+            "socket",
+            CheckStatus::Ok,
+            path.display().to_string(),
+            "",
+        )),
         Err(_) => {}
     }
     out
@@ -102,13 +114,13 @@ fn browser_check() -> Check {
     if let Some(b) = std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
         return check(
             "browser",
-            "ok",
+            CheckStatus::Ok,
             format!("BROWSER={}", b.to_string_lossy()),
             "",
         );
     }
     if cfg!(target_os = "macos") {
-        return check("browser", "ok", "the system browser (open)", "");
+        return check("browser", CheckStatus::Ok, "the system browser (open)", "");
     }
     let display =
         std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
@@ -116,10 +128,15 @@ fn browser_check() -> Check {
         .iter()
         .find(|n| on_path(n));
     match (display, opener) {
-        (true, Some(o)) => check("browser", "ok", format!("a display and `{o}`"), ""),
+        (true, Some(o)) => check(
+            "browser",
+            CheckStatus::Ok,
+            format!("a display and `{o}`"),
+            "",
+        ),
         _ => check(
             "browser",
-            "warn",
+            CheckStatus::Warn,
             if display {
                 "no browser opener (xdg-open, x-www-browser) on PATH".to_owned()
             } else {
@@ -127,6 +144,44 @@ fn browser_check() -> Check {
             },
             "`authctl login` prints the URL to open elsewhere (it must reach this machine's 127.0.0.1, e.g. over `ssh -L`); or set BROWSER",
         ),
+    }
+}
+
+/// The word `--json` prints for a status.
+fn status_word(s: CheckStatus) -> &'static str {
+    match s {
+        CheckStatus::Ok => "ok",
+        CheckStatus::Warn => "warn",
+        CheckStatus::Fail | CheckStatus::Unspecified => "fail",
+    }
+}
+
+/// Prints the checks (`--json`, or one line each with the fix and, with `--verbose`, the cause).
+fn print(checks: &[Check], a: &DoctorArgs, failed: bool) {
+    if a.json {
+        let v: Vec<_> = checks
+            .iter()
+            .map(|c| serde_json::json!({"name": c.name, "status": status_word(c.status()), "detail": c.detail, "fix": c.fix, "cause": c.cause}))
+            .collect();
+        println_out(
+            &serde_json::to_string_pretty(&serde_json::json!({"ok": !failed, "checks": v}))
+                .unwrap_or_default(),
+        );
+    } else {
+        for c in checks {
+            let mark = match c.status() {
+                CheckStatus::Ok => "ok  ",
+                CheckStatus::Warn => "WARN",
+                CheckStatus::Fail | CheckStatus::Unspecified => "FAIL",
+            };
+            println_out(&format!("[{mark}] {}: {}", c.name, c.detail));
+            if !c.fix.is_empty() && c.status() != CheckStatus::Ok {
+                println_out(&format!("       fix: {}", c.fix));
+            }
+            if a.verbose && !c.cause.is_empty() && c.status() != CheckStatus::Ok {
+                println_out(&format!("       cause: {}", c.cause));
+            }
+        }
     }
 }
 
@@ -139,14 +194,14 @@ pub async fn run(a: DoctorArgs) -> Result<(), CliError> {
             checks.push(if status.version == authctl_proto::VERSION {
                 check(
                     "agent",
-                    "ok",
+                    CheckStatus::Ok,
                     format!("running, pid {}, version {}", status.pid, status.version),
                     "",
                 )
             } else {
                 check(
                     "agent",
-                    "warn",
+                    CheckStatus::Warn,
                     format!(
                         "running version {}, but this CLI is {}",
                         status.version,
@@ -164,40 +219,46 @@ pub async fn run(a: DoctorArgs) -> Result<(), CliError> {
         }
         Err(e) => {
             failed = true;
+            // Without an agent, the config check is ours: it says why a start would fail.
+            let config = super::agent::check_config().err();
             checks.push(check(
                 "agent",
-                "fail",
+                CheckStatus::Fail,
                 e.message.clone(),
-                e.hint.clone().unwrap_or_default(),
+                if config.is_some() {
+                    "fix config.toml (see the config check), then `authctl agent start`".into()
+                } else {
+                    e.hint.clone().unwrap_or_default()
+                },
             ));
+            checks.push(match config {
+                Some(c) => check(
+                    "config",
+                    CheckStatus::Fail,
+                    c.message,
+                    "fix the file it names, at the line and key it names",
+                ),
+                None => check("config", CheckStatus::Ok, "loads".to_owned(), ""),
+            });
         }
     }
-    checks.push(check("service", "ok", crate::service::state(), ""));
+    checks.push(check(
+        "service",
+        CheckStatus::Ok,
+        crate::service::state(),
+        "",
+    ));
     checks.push(browser_check());
-    failed |= checks.iter().any(|c| c.status == "fail");
-    if a.json {
-        let v: Vec<_> = checks
-            .iter()
-            .map(|c| serde_json::json!({"name": c.name, "status": c.status, "detail": c.detail, "fix": c.fix}))
-            .collect();
-        println_out(
-            &serde_json::to_string_pretty(&serde_json::json!({"ok": !failed, "checks": v}))
-                .unwrap_or_default(),
-        );
-    } else {
-        for c in &checks {
-            let mark = match c.status.as_str() {
-                "ok" => "ok  ",
-                "warn" => "WARN",
-                _ => "FAIL",
-            };
-            println_out(&format!("[{mark}] {}: {}", c.name, c.detail));
-            if !c.fix.is_empty() && c.status != "ok" {
-                println_out(&format!("       fix: {}", c.fix));
-            }
-        }
-    }
-    if failed {
+    failed |= checks.iter().any(|c| c.status() == CheckStatus::Fail);
+    print(&checks, &a, failed);
+    let config_broken = checks
+        .iter()
+        .any(|c| c.name == "config" && c.status() == CheckStatus::Fail);
+    if config_broken {
+        Err(CliError::usage(
+            "config.toml has an error (see the config check)",
+        ))
+    } else if failed {
         Err(CliError::new(
             exit::FAILURE,
             "some checks failed (see above)",

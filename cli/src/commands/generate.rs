@@ -3,8 +3,6 @@
 
 use clap::{CommandFactory, Subcommand};
 
-use crate::error::CliError;
-
 #[derive(Subcommand)]
 pub enum GenerateCommand {
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
@@ -29,7 +27,7 @@ pub fn render(c: &GenerateCommand) -> Vec<u8> {
     out
 }
 
-pub fn run(c: &GenerateCommand) -> Result<(), CliError> {
+pub fn run(c: &GenerateCommand) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     if stdout
@@ -39,7 +37,6 @@ pub fn run(c: &GenerateCommand) -> Result<(), CliError> {
     {
         std::process::exit(0);
     }
-    Ok(())
 }
 
 #[cfg(test)]

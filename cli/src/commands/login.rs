@@ -32,6 +32,10 @@ pub struct LoginArgs {
     /// Seconds to wait for the browser login (default: the provider's login_timeout_seconds)
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u32>,
+    /// Let a login of an existing account come back as another user, who then owns the account
+    /// (without it, a re-login as another user changes nothing and fails)
+    #[arg(long)]
+    other_user: bool,
 }
 
 pub async fn run(a: LoginArgs) -> Result<(), CliError> {
@@ -42,6 +46,7 @@ pub async fn run(a: LoginArgs) -> Result<(), CliError> {
         scopes: a.scopes.clone(),
         device_flow: a.device,
         timeout_seconds: a.timeout.unwrap_or(0),
+        other_user: a.other_user,
     };
     let stream = client
         .raw()
@@ -127,6 +132,14 @@ pub(super) async fn follow(
 }
 
 fn open_browser(url: &str) {
+    // Only web URLs reach a desktop opener: a `file:` or custom-scheme URL from a hostile server
+    // could start another program.
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        eprintln!(
+            "Not opening a URL that is not http or https; check it before you open it yourself."
+        );
+        return;
+    }
     // `webbrowser` honours $BROWSER and reports launch failures only; say what to do either way.
     match webbrowser::open(url) {
         Ok(()) => eprintln!("Opened your browser; waiting for you to finish there…"),

@@ -18,6 +18,7 @@ pub fn state_name(a: &Account) -> &'static str {
         AccountState::Ready => "ready",
         AccountState::LoginRequired => "login required",
         AccountState::Degraded => "degraded",
+        AccountState::NotSaved => "not saved",
         AccountState::Unspecified => "unknown",
     }
 }
@@ -43,14 +44,18 @@ pub async fn run(a: StatusArgs) -> Result<(), CliError> {
     let status = match super::connect_existing().await {
         Ok(mut c) => c.status().await?,
         Err(e) if e.code == exit::NOT_RUNNING => {
+            // Say also why an `agent start` would fail, rather than advise it in vain.
+            let config = super::agent::check_config().err();
             if a.json {
                 println_out(
-                    &serde_json::json!({"agent": {"running": false, "socket": socket}}).to_string(),
+                    &serde_json::json!({"agent": {"running": false, "socket": socket},
+                        "config_error": config.as_ref().map(|c| c.message.clone())})
+                    .to_string(),
                 );
             } else {
                 println_out(&format!("agent: not running (socket {})", socket.display()));
             }
-            return Err(e);
+            return Err(config.unwrap_or(e));
         }
         Err(e) => return Err(e),
     };
@@ -59,7 +64,19 @@ pub async fn run(a: StatusArgs) -> Result<(), CliError> {
     } else {
         print_text(&status);
     }
-    Ok(())
+    config_error(&status)
+}
+
+/// A running agent whose config.toml no longer loads: exit code 2, with the file's error.
+pub fn config_error(s: &StatusResponse) -> Result<(), CliError> {
+    if s.config_error.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "{}; the running agent keeps the configuration it loaded before",
+        s.config_error
+    ))
+    .with_hint("fix the file, then `authctl agent reload`"))
 }
 
 fn print_json(s: &StatusResponse) {
@@ -73,7 +90,8 @@ fn print_json(s: &StatusResponse) {
             "data_dir": s.data_dir,
             "started_at": s.started_at,
         },
-        "secret_store": {"backend": s.secret_store, "detail": s.secret_store_detail},
+        "secret_store": {"backend": crate::output::store_name(s.secret_store()), "reason": s.secret_store_reason, "detail": s.secret_store_detail},
+        "config_error": (!s.config_error.is_empty()).then_some(&s.config_error),
         "accounts": s.accounts.iter().map(account_json).collect::<Vec<_>>(),
     });
     println_out(&serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -85,13 +103,19 @@ fn print_text(s: &StatusResponse) {
         "agent:   running (pid {}, version {}, up {})",
         s.pid,
         s.version,
-        relative(s.started_at, now).trim_end_matches(" ago")
+        crate::output::span(now - s.started_at)
     ));
     println_out(&format!("socket:  {}", s.socket_path));
     println_out(&format!("config:  {}", s.config_path));
+    if !s.config_error.is_empty() {
+        println_out(
+            "         the file has an error (below); the agent runs on the configuration it loaded before",
+        );
+    }
     println_out(&format!(
         "store:   {} ({})",
-        s.secret_store, s.secret_store_detail
+        crate::output::store_name(s.secret_store()),
+        s.secret_store_reason
     ));
     if s.accounts.is_empty() {
         println_out(
@@ -126,9 +150,10 @@ fn print_text(s: &StatusResponse) {
         }
     }
     let line = |cells: [&str; 5]| {
+        use std::fmt::Write as _;
         let mut l = String::from(" ");
         for (c, w) in cells.iter().zip(widths) {
-            l.push_str(&format!(" {c:<w$}"));
+            let _ = write!(l, " {c:<w$}");
         }
         l.trim_end().to_owned()
     };

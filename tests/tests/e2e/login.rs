@@ -191,9 +191,13 @@ fn a_callback_from_another_issuer_is_refused_rfc9207() {
         "{}?code=stolen&state={}&iss=http%3A%2F%2Fevil.example",
         login.redirect_uri, login.state
     );
-    let (status, body) = authctl_tests::http("GET", &url, None).unwrap();
-    assert_eq!(status, 400);
-    assert!(body.contains("RFC 9207"), "{body}");
+    let (r, shown_at) = authctl_tests::visit_callback(&url).unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("RFC 9207"), "{}", r.body);
+    assert!(
+        !shown_at.contains("stolen") && !shown_at.contains(&login.state),
+        "the outcome is shown under a clean URL: {shown_at}"
+    );
     let r = login.finish();
     r.expect_code(7);
     assert!(
@@ -283,7 +287,10 @@ fn interactive_token_calls_share_one_on_demand_login_opened_by_the_agent() {
     assert_eq!(status["accounts"][0]["name"], "corp");
     assert_eq!(status["accounts"][0]["subject"], "alice");
 
-    // The provider revokes the grant: login required, repaired on demand in place.
+    // The provider revokes the grant: login required, repaired on demand in place (after the
+    // cool-down of the first on-demand login, which a restart ends).
+    env.authctl(&["agent", "stop"]).ok();
+    env.authctl(&["agent", "start"]).ok();
     idp.push_faults(serde_json::json!([{"invalid_grant": true}]));
     env.authctl(&["token", "corp", "--refresh"]).expect_code(4);
     let r = env.authctl(&["token", "corp", "--interactive"]);
@@ -400,20 +407,25 @@ fn logout_end_session_signs_out_at_the_provider_through_a_loopback_redirect() {
     env.authctl(&["agent", "start"]).ok();
     let r = env.authctl(&["logout", "hinted", "--end-session"]);
     r.ok();
-    assert!(
-        r.stderr.contains("id_token_hint=[hidden]") && !r.stderr.contains("id_token_hint=ey"),
-        "{}",
-        r.stderr
-    );
+    // The hint never appears in a command line (the browser's is readable by every user): the
+    // browser opens the agent's loopback start URL, which redirects it to the provider.
+    assert!(!r.stderr.contains("id_token_hint"), "{}", r.stderr);
+    assert!(r.stderr.contains("/logout/start"), "{}", r.stderr);
     assert!(
         r.stderr.contains("Signed out at the provider"),
         "{}",
         r.stderr
     );
+    let log = env.browser_log();
     assert!(
-        env.browser_log().contains("id_token_hint=REDACTED"),
-        "the browser got the hinted URL: {}",
-        env.browser_log()
+        log.contains("/logout/start -> 303") && log.contains("id_token_hint=REDACTED"),
+        "the start URL sent the browser on to the provider with the hint: {log}"
+    );
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("START "))
+            .all(|l| !l.contains("id_token_hint")),
+        "never in the browser's command line: {log}"
     );
 
     // A provider without an end_session_endpoint: a clear error, and the local logout still done.

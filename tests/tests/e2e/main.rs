@@ -1,11 +1,19 @@
 //! End-to-end: the real `authctl` and `authctl-agent` against a real OpenID provider
 //! (`oidc-provider`), through real loopback logins completed by a scripted browser.
 
+mod access;
+mod basics;
+mod callback;
 mod checks;
-mod core;
+mod config;
+mod firstcontact;
+mod hostile;
+mod interop;
 mod lifecycle;
 mod login;
+mod neighbours;
 mod service;
+mod socket;
 
 use authctl_tests::{Idp, IdpOptions, TestEnv};
 

@@ -1,0 +1,383 @@
+//! The audit log: one JSON line per token handed out or refused, and per administrative call, in
+//! `$XDG_STATE_HOME/authctl/access.log` (0600; rotated to `access.log.1` past a size). Written by
+//! a thread of its own, so a request never waits for the disk.
+//!
+//! The same request repeated by the same process with the same result within a second (a client
+//! in a loop, or one flooding the agent to rotate evidence away) is one line, then one summary
+//! line carrying `repeated`: the count of the copies not written. Every hand-out is counted; the
+//! log does not grow with a flood from one process.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Serialize, Serializer};
+
+use super::caller::Caller;
+
+/// The log in the state directory `state_dir`.
+#[must_use]
+pub fn path(state_dir: &std::path::Path) -> PathBuf {
+    state_dir.join("access.log")
+}
+
+/// One line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// RFC 3339, UTC, seconds.
+    #[serde(serialize_with = "rfc3339")]
+    pub time: SystemTime,
+    /// `token` or `admin`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub resource: String,
+    /// For `admin`: what was asked (`add provider corp`, `logout corp`, …).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub action: String,
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// What decided: `rule 2`, `default`, `grant 5`, `prompt: allow once`, …
+    pub by: String,
+    /// What became of the request: `handed out`, `refused`, or the error.
+    pub outcome: String,
+    /// On a summary line: how many more times the line before it happened.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub repeated: u64,
+    #[serde(serialize_with = "inner")]
+    pub caller: Arc<Caller>,
+}
+
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's signature")]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn inner<S: Serializer>(c: &Arc<Caller>, s: S) -> Result<S::Ok, S::Error> {
+    c.as_ref().serialize(s)
+}
+
+fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(
+        &chrono::DateTime::<chrono::Utc>::from(*t)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+impl Entry {
+    /// Whether `other` is the same request of the same process with the same result.
+    fn same(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.account == other.account
+            && self.scopes == other.scopes
+            && self.resource == other.resource
+            && self.action == other.action
+            && self.decision == other.decision
+            && self.by == other.by
+            && self.outcome == other.outcome
+            && (Arc::ptr_eq(&self.caller, &other.caller)
+                || (self.caller.process.pid == other.caller.process.pid
+                    && self.caller.process.start_time == other.caller.process.start_time
+                    && !self.caller.gone))
+    }
+}
+
+/// Where lines go.
+#[derive(Clone)]
+pub struct Audit {
+    tx: SyncSender<(Entry, u64)>,
+    /// Warnings about dropped lines, at most one a second.
+    dropped: Arc<Mutex<crate::ratelog::LogGate>>,
+}
+
+/// Lines waiting for the writer; more are dropped (with a warning in the agent's log).
+const QUEUE: usize = 4096;
+
+/// Identical lines within this window are counted, not written.
+const WINDOW: Duration = Duration::from_secs(1);
+
+impl Audit {
+    /// Starts the writer thread for `path`.
+    #[must_use]
+    pub fn start(path: PathBuf) -> Self {
+        let (tx, rx) = sync_channel::<(Entry, u64)>(QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("audit-log".into())
+            .spawn(move || run(&rx, Writer::new(path, 4 << 20)));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the audit log writer; nothing will be logged");
+        }
+        Self::over(tx)
+    }
+
+    fn over(tx: SyncSender<(Entry, u64)>) -> Self {
+        Self {
+            tx,
+            dropped: Arc::new(Mutex::new(crate::ratelog::LogGate::new())),
+        }
+    }
+
+    /// A writer that drops everything (unit tests).
+    #[cfg(test)]
+    #[must_use]
+    pub fn discard() -> Self {
+        let (tx, rx) = sync_channel::<(Entry, u64)>(QUEUE);
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Self::over(tx)
+    }
+
+    /// Records `entry`, rotating the log past `max_bytes` (never waits; a full queue drops it
+    /// with a warning).
+    pub fn record(&self, entry: Entry, max_bytes: u64) {
+        if self.tx.try_send((entry, max_bytes)).is_err()
+            && let Some(n) = self
+                .dropped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .admit()
+        {
+            tracing::warn!(
+                suppressed = n,
+                "the audit log cannot keep up; a line was dropped"
+            );
+        }
+    }
+}
+
+/// The writer thread: writes lines as they come, counts repeats, flushes whenever the queue is
+/// empty.
+fn run(rx: &Receiver<(Entry, u64)>, mut writer: Writer) {
+    let mut failing = crate::ratelog::LogGate::new();
+    let mut report = |r: std::io::Result<()>, w: &Writer| {
+        if let Err(e) = r
+            && let Some(n) = failing.admit()
+        {
+            tracing::warn!(path = %w.path.display(), error = %e, suppressed = n, "could not write the audit log");
+        }
+    };
+    // The last line written, when it was, and the copies of it not written since.
+    let mut last: Option<(Entry, Instant, u64)> = None;
+    // A line already taken off the queue (while looking whether it was empty).
+    let mut pending = None;
+    loop {
+        let next = match (pending.take(), &last) {
+            (Some(line), _) => Ok(line),
+            (None, Some((_, at, _))) => rx.recv_timeout(WINDOW.saturating_sub(at.elapsed())),
+            (None, None) => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match next {
+            Ok((entry, max_bytes)) => {
+                writer.max_bytes = max_bytes;
+                if let Some((prev, at, copies)) = &mut last
+                    && at.elapsed() < WINDOW
+                    && prev.same(&entry)
+                {
+                    *copies += 1;
+                    prev.time = entry.time;
+                } else {
+                    if let Some(summary) = summary(last.take()) {
+                        let r = writer.write(&summary);
+                        report(r, &writer);
+                    }
+                    let r = writer.write(&entry);
+                    report(r, &writer);
+                    last = Some((entry, Instant::now(), 0));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(summary) = summary(last.take()) {
+                    let r = writer.write(&summary);
+                    report(r, &writer);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Some(summary) = summary(last.take()) {
+                    let r = writer.write(&summary);
+                    report(r, &writer);
+                }
+                let r = writer.flush();
+                report(r, &writer);
+                return;
+            }
+        }
+        // Nothing more waiting: the lines reach the file now.
+        match rx.try_recv() {
+            Ok(line) => pending = Some(line),
+            Err(_) => {
+                let r = writer.flush();
+                report(r, &writer);
+            }
+        }
+    }
+}
+
+/// The summary line of the copies not written, if any.
+fn summary(last: Option<(Entry, Instant, u64)>) -> Option<Entry> {
+    let (mut entry, _, copies) = last?;
+    (copies > 0).then(|| {
+        entry.repeated = copies;
+        entry
+    })
+}
+
+/// The open log file and its size; reopened after a rotation (or a write error).
+struct Writer {
+    path: PathBuf,
+    max_bytes: u64,
+    file: Option<(std::io::BufWriter<std::fs::File>, u64)>,
+}
+
+impl Writer {
+    fn new(path: PathBuf, max_bytes: u64) -> Self {
+        Self {
+            path,
+            max_bytes,
+            file: None,
+        }
+    }
+
+    fn write(&mut self, entry: &Entry) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|(_, len)| *len > self.max_bytes)
+        {
+            self.flush()?;
+            self.file = None;
+            std::fs::rename(&self.path, self.path.with_extension("log.1"))?;
+        }
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                crate::paths::ensure_private_dir(dir).map_err(std::io::Error::other)?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&self.path)?;
+            let len = file.metadata()?.len();
+            self.file = Some((std::io::BufWriter::new(file), len));
+        }
+        let Some((file, len)) = &mut self.file else {
+            return Ok(());
+        };
+        let written = file.write_all(&line);
+        if written.is_err() {
+            self.file = None;
+            return written;
+        }
+        *len += line.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some((file, _)) => {
+                let r = file.flush();
+                if r.is_err() {
+                    self.file = None;
+                }
+                r
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> Entry {
+        Entry {
+            time: SystemTime::now(),
+            kind: "token",
+            account: format!("a{n}"),
+            scopes: Vec::new(),
+            resource: String::new(),
+            action: String::new(),
+            decision: "allow",
+            by: "default".into(),
+            outcome: "handed out".into(),
+            repeated: 0,
+            caller: Arc::new(Caller::default()),
+        }
+    }
+
+    #[test]
+    fn lines_are_json_in_a_private_file_rotated_by_size() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("access.log");
+        let mut w = Writer::new(path.clone(), 4096);
+        for n in 0..200 {
+            w.write(&entry(n)).unwrap();
+        }
+        w.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() < 4096 + 1024, "rotated");
+        assert!(path.with_extension("log.1").exists());
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["decision"], "allow");
+        }
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+    }
+
+    #[test]
+    fn a_flood_of_one_request_is_one_line_and_a_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let (tx, rx) = sync_channel(QUEUE);
+        let writer = std::thread::spawn({
+            let path = path.clone();
+            move || run(&rx, Writer::new(path, 4 << 20))
+        });
+        let caller = Arc::new(Caller::default());
+        let e = |account: &str| Entry {
+            account: account.into(),
+            caller: Arc::clone(&caller),
+            ..entry(0)
+        };
+        for _ in 0..1000 {
+            tx.send((e("a"), 4 << 20)).unwrap();
+        }
+        tx.send((e("b"), 4 << 20)).unwrap();
+        drop(tx);
+        writer.join().unwrap();
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(
+            (&lines[0]["account"], &lines[0]["repeated"]),
+            (&"a".into(), &serde_json::Value::Null)
+        );
+        assert_eq!(
+            (&lines[1]["account"], &lines[1]["repeated"]),
+            (&"a".into(), &999.into())
+        );
+        assert_eq!(lines[2]["account"], "b");
+    }
+}

@@ -1,0 +1,142 @@
+//! The agent's socket: its lifecycle (stale socket, second agent, SIGTERM, unsafe directory), a
+//! client of another uid refused, and the standard health and reflection services.
+
+use authctl_tests::{Idp, IdpOptions, TestEnv};
+
+#[test]
+fn socket_lifecycle_stale_socket_second_agent_and_sigterm() {
+    let env = TestEnv::new();
+    // A stale socket left by a crashed agent is replaced.
+    std::fs::create_dir_all(env.socket().parent().unwrap()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        env.socket().parent().unwrap(),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    drop(std::os::unix::net::UnixListener::bind(env.socket()).unwrap());
+    assert!(env.socket().exists());
+    let mut agent = env.spawn_agent();
+
+    // A second agent on the same store exits at once, naming the running one.
+    let second = env
+        .command(&authctl_tests::bin("authctl-agent"))
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains(&format!("pid {}", agent.child.id())), "{err}");
+
+    // SIGTERM drains and removes the socket.
+    let status = agent.signal_and_wait("TERM");
+    assert!(status.success(), "{status:?}\n{}", agent.log());
+    assert!(!env.socket().exists());
+
+    // A directory others can write is refused.
+    std::fs::set_permissions(
+        env.socket().parent().unwrap(),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    let out = env
+        .command(&authctl_tests::bin("authctl-agent"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chmod 700"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_client_of_another_uid_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let idp = Idp::start(IdpOptions::default());
+    let env = TestEnv::new();
+    env.authctl(&["agent", "start"]).ok();
+    env.add_provider("corp", &idp);
+    env.authctl(&["login", "corp"]).ok();
+    // Let uid 65534 reach the socket path at all: only the socket's own mode and the peer check
+    // stand in its way now.
+    std::fs::set_permissions(env.root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let authctl = authctl_tests::bin("authctl");
+    let as_nobody = |args: &[&str]| {
+        let mut c = env.command(std::path::Path::new("setpriv"));
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&authctl)
+            .args(args);
+        authctl_tests::Run::from(c.output().unwrap())
+    };
+    let run = as_nobody(&["token", "corp"]);
+    run.expect_code(8);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr.contains("permission denied") || run.stderr.contains("its own user"),
+        "{}",
+        run.stderr
+    );
+
+    // Even with the socket opened up, the peer-uid check refuses the connection before any request.
+    for dir in [
+        env.path("run"),
+        env.socket().parent().unwrap().to_path_buf(),
+    ] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(env.socket(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = as_nobody(&["token", "corp"]);
+    run.expect_code(8);
+    assert!(
+        run.stdout.is_empty(),
+        "no token for another user: {}",
+        run.stdout
+    );
+    assert!(
+        env.agent_log()
+            .contains("refused a connection from another user"),
+        "{}",
+        env.agent_log()
+    );
+    for dir in [
+        env.path("run"),
+        env.socket().parent().unwrap().to_path_buf(),
+    ] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn health_and_reflection_are_served() {
+    let env = TestEnv::new();
+    env.authctl(&["agent", "start"]).ok();
+    let socket = env.socket();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ch = tonic::transport::Endpoint::from_shared(format!("unix://{}", socket.display()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "authctl.agent.v1.Agent".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+        let mut client = authctl_client::from_channel(ch);
+        assert!(client.list_accounts().await.unwrap().is_empty());
+    });
+    env.authctl(&["agent", "stop"]).ok();
+}
