@@ -152,11 +152,17 @@ impl Activated {
     }
 }
 
+/// How long a new connection may stay silent: one that has sent no byte by then (an idle flood
+/// holding the places) is closed, so the clients waiting behind it get in.
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A client connection, holding its place among the [`MAX_CONNECTIONS`] until it closes.
 pub struct Conn {
     stream: UnixStream,
     peer: PeerInfo,
     _place: OwnedSemaphorePermit,
+    /// Until the first byte arrives: when the connection is closed for its silence.
+    silent_until: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// What every request of a connection knows of its peer: the kernel's credentials, a pidfd that
@@ -175,7 +181,21 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if let Some(deadline) = self.silent_until.as_mut() {
+            match &read {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => self.silent_until = None,
+                Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client sent nothing within the first-byte timeout",
+                    )));
+                }
+                _ => {}
+            }
+        }
+        read
     }
 }
 
@@ -218,8 +238,9 @@ impl tonic::transport::server::Connected for Conn {
 }
 
 /// Accepted connections whose peer has our uid, at most [`MAX_CONNECTIONS`] at once (no accept
-/// while every place is taken: later clients wait in the backlog); others are closed unread, with
-/// one warning a second at most. Accept errors (EMFILE) back off instead of spinning.
+/// while every place is taken: later clients wait in the backlog, and a connection silent for
+/// [`FIRST_BYTE_TIMEOUT`] loses its place); others are closed unread, with one warning a second at
+/// most. Accept errors (EMFILE) back off instead of spinning.
 pub fn incoming(
     listener: UnixListener,
     uid: u32,
@@ -293,6 +314,7 @@ pub fn incoming(
                 stream,
                 peer,
                 _place: place,
+                silent_until: Some(Box::pin(tokio::time::sleep(FIRST_BYTE_TIMEOUT))),
             };
             if tx.send(Ok(conn)).await.is_err() {
                 return;

@@ -140,3 +140,54 @@ fn health_and_reflection_are_served() {
     });
     env.authctl(&["agent", "stop"]).ok();
 }
+
+/// A same-user flood of idle connections fills every place (512): later clients wait in the
+/// listen backlog instead of being refused, and the silent connections lose their places after
+/// the first-byte timeout (10 s), so `authctl status` answers.
+#[test]
+fn an_idle_flood_of_the_socket_delays_clients_but_never_locks_them_out() {
+    use std::io::Read as _;
+    let env = TestEnv::new();
+    let agent = env.spawn_agent();
+    let flood: Vec<std::os::unix::net::UnixStream> = (0..520)
+        .map(|_| std::os::unix::net::UnixStream::connect(env.socket()).unwrap())
+        .collect();
+    let started = std::time::Instant::now();
+    let status = env.authctl(&["status"]);
+    let waited = started.elapsed();
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    // Every place was taken: status got in only once the silent ones were closed.
+    assert!(waited >= std::time::Duration::from_secs(5), "{waited:?}");
+    // Each silent connection is closed 10 s after its accept (they were accepted over a while).
+    for s in &flood {
+        s.set_nonblocking(true).unwrap();
+    }
+    let closed = || {
+        flood
+            .iter()
+            .filter(|s| {
+                // Past the agent's HTTP/2 settings: end of file (closed) or would block (open).
+                loop {
+                    match (&**s).read(&mut [0u8; 256]) {
+                        Ok(0) => break true,
+                        Ok(_) => {}
+                        Err(e) => break e.kind() != std::io::ErrorKind::WouldBlock,
+                    }
+                }
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut closed_now = closed();
+    while closed_now < 512 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        closed_now = closed();
+    }
+    let closed = closed_now;
+    assert!(closed >= 512, "{closed} of the flood's connections closed");
+    let log = agent.log();
+    assert!(
+        log.contains("every client connection place is taken"),
+        "{log}"
+    );
+}
