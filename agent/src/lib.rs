@@ -59,6 +59,14 @@ pub mod fuzzing {
     pub use crate::oauth::token::{parse_response, parse_retry_after};
 }
 
+/// Entry points for the benchmark suite (`bench/`, feature `bench`): what it measures in process.
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::access::Attestor;
+    pub use crate::access::caller::pin;
+}
+
 /// Why the agent could not start, or stopped with an error. Each message names what to fix.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

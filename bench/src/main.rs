@@ -40,6 +40,7 @@ const ROWS: &[(&str, &str, RowFn)] = &[
     ("6", "forced refresh with rotation", rows::forced_refresh),
     ("7", "memory and start-up", rows::memory_and_startup),
     ("8", "login overhead", rows::login_overhead),
+    ("9", "per-application authorization", rows::access_overhead),
 ];
 
 /// Temporary files and directories of this run, removed by the signal handler (destructors do

@@ -977,6 +977,172 @@ pub fn login_overhead(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     ])
 }
 
+// ---------------------------------------------------------------------------------------------
+// Row 9: per-application authorization
+
+/// Where row 9's `[access]` table starts in the main agent's `config.toml`.
+const ACCESS_MARK: &str = "\n# bench row 9\n";
+
+/// Replaces the main agent's `[access]` table with `table` (empty: none, the default policy) and
+/// reloads it.
+fn set_access(env: &authctl_tests::TestEnv, table: &str) -> anyhow::Result<()> {
+    let path = env.config_file();
+    let text = std::fs::read_to_string(&path)?;
+    let base = text.split(ACCESS_MARK).next().unwrap_or_default();
+    std::fs::write(&path, format!("{base}{ACCESS_MARK}{table}"))?;
+    authctl_ok(env, &["agent", "reload"]).context("reload the [access] table")?;
+    Ok(())
+}
+
+/// `n` new connections, each timed from connect through its first cache-hit `GetToken` (the
+/// call that attests the caller), in µs.
+async fn first_calls(sock: &Path, account: &str, n: usize) -> anyhow::Result<Vec<f64>> {
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let mut c = connect(sock).await?;
+        c.get_token(account).await?;
+        v.push(us(t.elapsed()));
+    }
+    Ok(v)
+}
+
+/// Attestations of a live process (a `sleep` child of ours) in process, in µs: `hash` computes
+/// the executable's SHA-256 (cached by inode and mtime after the first).
+fn attestations(n: usize, hash: bool) -> anyhow::Result<Vec<f64>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut child = std::process::Command::new("sleep").arg("60").spawn()?;
+    let pid = i32::try_from(child.id())?;
+    let me = std::fs::metadata("/proc/self")?;
+    let attestor =
+        authctl_agent::bench::Attestor::new(authctl_agent::bench::Attestor::default_cli());
+    let pidfd = authctl_agent::bench::pin(Some(pid));
+    let mut v = Vec::with_capacity(n);
+    let mut named = true;
+    for _ in 0..n {
+        let t = Instant::now();
+        let caller = attestor.attest(Some(pid), (me.uid(), me.gid()), pidfd.as_ref(), hash);
+        v.push(us(t.elapsed()));
+        named &= !caller.gone && caller.process.exe.ends_with("sleep");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if !named {
+        bail!("the attestation did not name the live `sleep` process");
+    }
+    Ok(v)
+}
+
+/// Row 9: the cost of per-application authorization: cache hits and new connections with no
+/// `[access]` table (default `allow`) against a `deny` default with a matching `exe` rule and
+/// executable hashing, alternating in one run; and the attestation itself, in process.
+///
+/// # Errors
+/// A call fails, or the rule did not decide.
+pub fn access_overhead(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
+    let env = &w.main.env;
+    let exe = std::fs::canonicalize(std::env::current_exe()?)?;
+    let rule = format!(
+        "[access]\ndefault = \"deny\"\nhash_executables = true\n\n[[access.rules]]\n\
+         exe = {exe:?}\naccount = \"corp\"\ndecision = \"allow\"\n"
+    );
+    let sock = env.socket();
+    let rt = current_thread()?;
+    let (mut hit, mut conn) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    for round in 0..p.latency_rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            set_access(env, if k == 0 { "" } else { &rule })?;
+            rt.block_on(async {
+                conn[k].extend(first_calls(&sock, "corp", p.latency_connects).await?);
+                let mut c = connect(&sock).await?;
+                sequential(&mut c, "corp", p.latency_warmup_calls / 4).await?;
+                hit[k].extend(sequential(&mut c, "corp", p.latency_calls).await?);
+                Ok::<_, anyhow::Error>(())
+            })?;
+        }
+    }
+    // The rule decided (not the default), and the default was in force without it.
+    let log_path = rt.block_on(async {
+        let mut c = connect(&sock).await?;
+        Ok::<_, anyhow::Error>(c.status().await?.audit_log)
+    })?;
+    set_access(env, "")?;
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let ruled = log.contains("\"by\":\"rule 1\"") && log.contains("\"by\":\"default\"");
+    let plain = attestations(p.latency_calls, false)?;
+    let hashed_first = attestations(1, true)?;
+    let hashed = attestations(p.latency_calls, true)?;
+    let (p50_0, p50_1) = (median(&hit[0]), median(&hit[1]));
+    let (c0, c1) = (median(&conn[0]), median(&conn[1]));
+    let attest = median(&plain);
+    let calls = format!(
+        "{} rounds × {} calls, alternating the two policies, current-thread client",
+        p.latency_rounds, p.latency_calls
+    );
+    Ok(vec![
+        Row::from_samples(
+            "9a",
+            "cache-hit `GetToken`, no `[access]` table (default `allow`)",
+            "µs",
+            &hit[0],
+        )
+        .p99(percentile(&hit[0], 99.0))
+        .reference("info")
+        .note(calls.clone()),
+        Row::from_samples(
+            "9b",
+            "cache-hit `GetToken`, default `deny` + a matching `exe` rule, hashing on",
+            "µs",
+            &hit[1],
+        )
+        .p99(percentile(&hit[1], 99.0))
+        .target(
+            "≤ 9a + 5 (nothing per call after the first)",
+            p50_1 <= p50_0 + 5.0,
+        )
+        .note(format!("9b − 9a = {} µs; {calls}", num(p50_1 - p50_0)))
+        .check(
+            ruled,
+            "the audit log shows both `rule 1` and `default` decisions",
+        ),
+        Row::from_samples(
+            "9c",
+            "new connection + first `GetToken`, no `[access]` table",
+            "µs",
+            &conn[0],
+        )
+        .reference("info")
+        .note("the first call of a connection attests its caller (always: the audit log names it)"),
+        Row::from_samples(
+            "9d",
+            "new connection + first `GetToken`, `deny` + `exe` rule, hashing on",
+            "µs",
+            &conn[1],
+        )
+        .target("≤ 9c + 20", c1 <= c0 + 20.0)
+        .note(format!(
+            "9d − 9c = {} µs (digest cached by inode and mtime)",
+            num(c1 - c0)
+        )),
+        Row::from_samples(
+            "9e",
+            "caller attestation in process (pidfd, /proc: exe, stat, cgroup, cmdline, parents)",
+            "µs",
+            &plain,
+        )
+        .p99(percentile(&plain, 99.0))
+        .target("≤ 20", attest <= 20.0)
+        .note(format!(
+            "a live `sleep` child, {} attestations; with hashing {} µs (first, uncached: {} µs)",
+            plain.len(),
+            num(median(&hashed)),
+            num(hashed_first[0])
+        )),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
