@@ -150,23 +150,28 @@ impl Attestor {
                 ..Caller::default()
             };
         };
-        let process = self.program(pid, hash);
+        let (process, mut next) = self.program(pid, hash);
         let before = process.start_time;
         let mut parents = Vec::new();
         let mut on_behalf_of = None;
-        let mut next = parent_of(pid);
-        while let Some(ppid) = next.filter(|p| *p > 1 && parents.len() < 4) {
-            let exe = exe_of(ppid);
+        while let Some(parent) = next.filter(|p| *p > 1 && parents.len() < 4) {
             if parents.is_empty() && self.is_cli(&process.exe) {
-                on_behalf_of = Some(self.program(ppid, hash));
+                let (program, grandparent) = self.program(parent, hash);
+                parents.push((parent, program.exe.clone()));
+                on_behalf_of = Some(program);
+                next = grandparent;
+            } else {
+                parents.push((parent, exe_of(parent)));
+                next = stat_of(parent).map(|s| s.ppid);
             }
-            parents.push((ppid, exe));
-            next = parent_of(ppid);
         }
         // The PID still names the process that connected: the pidfd says it has not exited (and
-        // so its PID was not recycled), and its start time is the one read first.
-        let alive = pidfd.is_none_or(|fd| !exited(fd));
-        let gone = !alive || before.is_none() || before != start_time(pid);
+        // so its PID was not recycled); without one, its start time is still the one read first.
+        let gone = before.is_none()
+            || match pidfd {
+                Some(fd) => exited(fd),
+                None => before != stat_of(pid).map(|s| s.start_time),
+            };
         if gone {
             return Caller {
                 uid,
@@ -193,16 +198,19 @@ impl Attestor {
         !exe.is_empty() && self.cli.iter().any(|c| c.as_os_str() == exe)
     }
 
-    fn program(&self, pid: u32, hash: bool) -> Program {
+    /// The program `pid` runs, and its parent's pid.
+    fn program(&self, pid: u32, hash: bool) -> (Program, Option<u32>) {
         let exe = exe_of(pid);
-        Program {
+        let stat = stat_of(pid);
+        let program = Program {
             pid,
             exe_sha256: if hash { self.digest(pid) } else { None },
             unit: unit_of(pid),
             script: script_of(pid, &exe),
-            start_time: start_time(pid),
+            start_time: stat.map(|s| s.start_time),
             exe,
-        }
+        };
+        (program, stat.map(|s| s.ppid))
     }
 
     /// The executable's SHA-256, read through `/proc/PID/exe` (the very file that runs, even if
@@ -244,21 +252,24 @@ fn exe_of(pid: u32) -> String {
         .unwrap_or_default()
 }
 
-/// `/proc/PID/stat`'s fields after the command name (which may hold spaces and parentheses).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
+/// What the agent reads of `/proc/PID/stat`.
+#[derive(Clone, Copy)]
+struct Stat {
+    /// Field 4.
+    ppid: u32,
+    /// Field 22: clock ticks since boot.
+    start_time: u64,
+}
+
+/// `/proc/PID/stat`, read once; the fields are counted after the command name (which may hold
+/// spaces and parentheses).
+fn stat_of(pid: u32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &text[text.rfind(')')? + 1..];
-    Some(after.split_whitespace().map(str::to_owned).collect())
-}
-
-/// The parent pid (field 4 of `stat`).
-fn parent_of(pid: u32) -> Option<u32> {
-    stat_fields(pid)?.get(1)?.parse().ok()
-}
-
-/// The start time in clock ticks since boot (field 22 of `stat`).
-fn start_time(pid: u32) -> Option<u64> {
-    stat_fields(pid)?.get(19)?.parse().ok()
+    let mut fields = text[text.rfind(')')? + 1..].split_ascii_whitespace();
+    Some(Stat {
+        ppid: fields.nth(1)?.parse().ok()?,
+        start_time: fields.nth(17)?.parse().ok()?,
+    })
 }
 
 /// The systemd unit from the cgroup path (`…/app-foo.service`), if any.
