@@ -74,6 +74,11 @@ enum Command {
     /// Add, list or remove identity providers in config.toml
     #[command(subcommand)]
     Provider(commands::provider::ProviderCommand),
+    /// Which account serves which developer tool's target (git URLs)
+    #[command(subcommand)]
+    Route(commands::route::RouteCommand),
+    /// git credential helper: `git config credential.https://HOST.helper '!authctl git-credential'`
+    GitCredential(commands::git_credential::GitCredentialArgs),
     /// Which programs may have tokens: remembered grants and the audit log
     #[command(subcommand)]
     Access(commands::access::AccessCommand),
@@ -115,6 +120,8 @@ fn main() -> ExitCode {
             Command::Status(a) => commands::status::run(a).await,
             Command::Logout(a) => commands::logout::run(a).await,
             Command::Provider(c) => commands::provider::run(c).await,
+            Command::Route(c) => commands::route::run(c).await,
+            Command::GitCredential(a) => commands::git_credential::run(a).await,
             Command::Access(c) => commands::access::run(c).await,
             Command::Agent(c) => commands::agent::run(c).await,
             Command::Doctor(a) => commands::doctor::run(a).await,

@@ -28,6 +28,9 @@ _authctl() {
             authctl,generate)
                 cmd="authctl__subcmd__generate"
                 ;;
+            authctl,git-credential)
+                cmd="authctl__subcmd__git__subcmd__credential"
+                ;;
             authctl,help)
                 cmd="authctl__subcmd__help"
                 ;;
@@ -39,6 +42,9 @@ _authctl() {
                 ;;
             authctl,provider)
                 cmd="authctl__subcmd__provider"
+                ;;
+            authctl,route)
+                cmd="authctl__subcmd__route"
                 ;;
             authctl,status)
                 cmd="authctl__subcmd__status"
@@ -142,6 +148,9 @@ _authctl() {
             authctl__subcmd__help,generate)
                 cmd="authctl__subcmd__help__subcmd__generate"
                 ;;
+            authctl__subcmd__help,git-credential)
+                cmd="authctl__subcmd__help__subcmd__git__subcmd__credential"
+                ;;
             authctl__subcmd__help,help)
                 cmd="authctl__subcmd__help__subcmd__help"
                 ;;
@@ -153,6 +162,9 @@ _authctl() {
                 ;;
             authctl__subcmd__help,provider)
                 cmd="authctl__subcmd__help__subcmd__provider"
+                ;;
+            authctl__subcmd__help,route)
+                cmd="authctl__subcmd__help__subcmd__route"
                 ;;
             authctl__subcmd__help,status)
                 cmd="authctl__subcmd__help__subcmd__status"
@@ -205,6 +217,15 @@ _authctl() {
             authctl__subcmd__help__subcmd__provider,remove)
                 cmd="authctl__subcmd__help__subcmd__provider__subcmd__remove"
                 ;;
+            authctl__subcmd__help__subcmd__route,add)
+                cmd="authctl__subcmd__help__subcmd__route__subcmd__add"
+                ;;
+            authctl__subcmd__help__subcmd__route,list)
+                cmd="authctl__subcmd__help__subcmd__route__subcmd__list"
+                ;;
+            authctl__subcmd__help__subcmd__route,remove)
+                cmd="authctl__subcmd__help__subcmd__route__subcmd__remove"
+                ;;
             authctl__subcmd__provider,add)
                 cmd="authctl__subcmd__provider__subcmd__add"
                 ;;
@@ -235,6 +256,30 @@ _authctl() {
             authctl__subcmd__provider__subcmd__help,remove)
                 cmd="authctl__subcmd__provider__subcmd__help__subcmd__remove"
                 ;;
+            authctl__subcmd__route,add)
+                cmd="authctl__subcmd__route__subcmd__add"
+                ;;
+            authctl__subcmd__route,help)
+                cmd="authctl__subcmd__route__subcmd__help"
+                ;;
+            authctl__subcmd__route,list)
+                cmd="authctl__subcmd__route__subcmd__list"
+                ;;
+            authctl__subcmd__route,remove)
+                cmd="authctl__subcmd__route__subcmd__remove"
+                ;;
+            authctl__subcmd__route__subcmd__help,add)
+                cmd="authctl__subcmd__route__subcmd__help__subcmd__add"
+                ;;
+            authctl__subcmd__route__subcmd__help,help)
+                cmd="authctl__subcmd__route__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__route__subcmd__help,list)
+                cmd="authctl__subcmd__route__subcmd__help__subcmd__list"
+                ;;
+            authctl__subcmd__route__subcmd__help,remove)
+                cmd="authctl__subcmd__route__subcmd__help__subcmd__remove"
+                ;;
             *)
                 ;;
         esac
@@ -242,7 +287,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-h -V --help --version login token status logout provider access agent doctor generate help"
+            opts="-h -V --help --version login token status logout provider route git-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -711,8 +756,22 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__git__subcmd__credential)
+            opts="-h -V --help --version get store erase"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__help)
-            opts="login token status logout provider access agent doctor generate help"
+            opts="login token status logout provider route git-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -935,6 +994,20 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__help__subcmd__git__subcmd__credential)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1034,6 +1107,62 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help__subcmd__provider__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__route)
+            opts="add list remove"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__route__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__route__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__route__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1341,6 +1470,144 @@ _authctl() {
             ;;
         authctl__subcmd__provider__subcmd__remove)
             opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route)
+            opts="-h -V --help --version add list remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__add)
+            opts="-h -V --scope --resource --username --replace --install --help --version git"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resource)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help)
+            opts="add list remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__list)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__remove)
+            opts="-h -V --help --version git"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

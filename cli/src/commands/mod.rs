@@ -4,9 +4,11 @@ pub mod access;
 pub mod agent;
 pub mod doctor;
 pub mod generate;
+pub mod git_credential;
 pub mod login;
 pub mod logout;
 pub mod provider;
+pub mod route;
 pub mod status;
 pub mod token;
 

@@ -1,0 +1,339 @@
+//! Developer tools in front of the agent, driven as the tools drive them: real `git clone` and
+//! `git push` over smart HTTP (`git http-backend` behind `tests/tools/git-http-server`, which
+//! admits only tokens the test provider says are active) through `authctl git-credential`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use authctl_tests::{Run, TestEnv, bin_dir, repo_root};
+
+use super::setup;
+
+/// The git remote; killed when dropped.
+struct GitServer {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl GitServer {
+    fn start(env: &TestEnv, issuer: &str) -> Self {
+        let root = env.path("repos");
+        let log = env.path("git-server.log");
+        std::fs::create_dir_all(&root).unwrap();
+        let mut child = Command::new(repo_root().join("tests/tools/git-http-server"))
+            .args(["--root", root.to_str().unwrap(), "--idp", issuer])
+            .args(["--log", log.to_str().unwrap()])
+            .args(["--deny", env.path("git-server.deny").to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tests/tools/git-http-server (python3)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .expect("PORT line")
+            .to_owned();
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `git ARGS` in `dir` with the test's HOME (its global config), `authctl` first on `PATH`, no
+/// system config and no terminal prompts.
+fn git(env: &TestEnv, dir: &Path, args: &[&str]) -> Run {
+    git_stdin(env, dir, args, "")
+}
+
+fn git_stdin(env: &TestEnv, dir: &Path, args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    let mut c = env.command(Path::new("git"));
+    c.current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "Alice")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.test")
+        .env("GIT_COMMITTER_NAME", "Alice")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.test")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("run git");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
+/// The test environment with `authctl` (the binary under test) first on `PATH`.
+fn with_authctl_on_path(env: &mut TestEnv) {
+    let path = std::env::var("PATH").unwrap_or_default();
+    env.set("PATH", &format!("{}:{path}", bin_dir().display()));
+}
+
+/// A bare repository `r.git` under the server's root with one commit, pushable over HTTP.
+fn seed_repository(env: &TestEnv) {
+    let root = env.path("repos");
+    std::fs::create_dir_all(&root).unwrap();
+    git(env, &root, &["init", "--bare", "-q", "-b", "main", "r.git"]).ok();
+    git(
+        env,
+        &root.join("r.git"),
+        &["config", "http.receivepack", "true"],
+    )
+    .ok();
+    let seed = env.path("seed");
+    git(env, &env.path(""), &["init", "-q", "-b", "main", "seed"]).ok();
+    std::fs::write(seed.join("README"), "hello\n").unwrap();
+    git(env, &seed, &["add", "README"]).ok();
+    git(env, &seed, &["commit", "-q", "-m", "first"]).ok();
+    let bare = root.join("r.git");
+    git(env, &seed, &["push", "-q", bare.to_str().unwrap(), "main"]).ok();
+}
+
+#[test]
+fn git_clone_and_push_through_the_credential_helper_with_erase_and_retry() {
+    let (mut env, idp) = setup();
+    with_authctl_on_path(&mut env);
+    env.authctl(&["login", "corp"]).ok();
+    seed_repository(&env);
+    let server = GitServer::start(&env, &idp.issuer);
+    let remote = format!("{}/r.git", server.base);
+
+    // No route yet: git gets nothing from the helper, and the user is told what to run.
+    let clone_dir = env.path("work");
+    let refused = git(&env, &env.path(""), &["clone", "-q", &remote, "work"]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(!server.log().contains("auth=Bearer"), "{}", server.log());
+
+    // The README's set-up line, exercised: route add … --install writes git's config.
+    let added = env.authctl(&["route", "add", "git", &server.base, "corp", "--install"]);
+    added.ok();
+    let key = format!("credential.{}.helper", server.base);
+    let helpers = git(
+        &env,
+        &env.path(""),
+        &["config", "--global", "--get-all", &key],
+    );
+    helpers.ok();
+    assert_eq!(
+        helpers.stdout, "\n!authctl git-credential\n",
+        "an empty helper resets others, then authctl: {helpers:?}"
+    );
+
+    let _ = std::fs::remove_dir_all(&clone_dir);
+    git(&env, &env.path(""), &["clone", "-q", &remote, "work"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(clone_dir.join("README")).unwrap(),
+        "hello\n"
+    );
+    // git ≥ 2.46 announces `capability[]=authtype`: the helper answers with a bearer token.
+    assert!(
+        server.log().contains("auth=Bearer -> 200"),
+        "{}",
+        server.log()
+    );
+
+    // The server stops accepting the token the agent serves: the push fails, git erases the
+    // credential, the agent refreshes, and the retry goes through.
+    let t1 = env.token(&["corp"]);
+    std::fs::write(env.path("git-server.deny"), format!("{t1}\n")).unwrap();
+    std::fs::write(clone_dir.join("CHANGES"), "more\n").unwrap();
+    git(&env, &clone_dir, &["add", "CHANGES"]).ok();
+    git(&env, &clone_dir, &["commit", "-q", "-m", "second"]).ok();
+    let rejected = git(&env, &clone_dir, &["push", "-q", "origin", "main"]);
+    assert_ne!(rejected.code, 0, "{rejected:?}");
+    assert!(
+        rejected.stderr.contains("refreshed it"),
+        "erase refreshed: {rejected:?}"
+    );
+    assert!(
+        server.log().contains("auth=Bearer -> 401"),
+        "{}",
+        server.log()
+    );
+    let t2 = env.token(&["corp"]);
+    assert_ne!(t1, t2, "erase made the agent refresh");
+    assert_eq!(idp.introspect(&t2)["active"], true);
+    git(&env, &clone_dir, &["push", "-q", "origin", "main"]).ok();
+    let log = git(
+        &env,
+        &env.path("repos/r.git"),
+        &["log", "--format=%s", "main"],
+    );
+    assert_eq!(log.ok().stdout, "second\nfirst\n");
+
+    // No token, and no part of one, reaches the server's log or git's output.
+    for t in [&t1, &t2] {
+        assert!(!server.log().contains(t.as_str()));
+        assert!(!rejected.stderr.contains(t.as_str()));
+    }
+}
+
+#[test]
+fn git_credential_protocol_basic_answers_unrouted_hosts_store_and_routes() {
+    let (mut env, idp) = setup();
+    with_authctl_on_path(&mut env);
+    env.authctl(&["login", "corp"]).ok();
+    let server = GitServer::start(&env, &idp.issuer);
+    // The README's manual set-up line: a route, and git's config pointing at the helper.
+    env.authctl(&[
+        "route",
+        "add",
+        "git",
+        &format!("{}/team", server.base),
+        "corp",
+        "--username",
+        "me",
+    ])
+    .ok();
+    let key = format!("credential.{}.helper", server.base);
+    git(
+        &env,
+        &env.path(""),
+        &["config", "--global", &key, "!authctl git-credential"],
+    )
+    .ok();
+    git(
+        &env,
+        &env.path(""),
+        &[
+            "config",
+            "--global",
+            &format!("credential.{}.useHttpPath", server.base),
+            "true",
+        ],
+    )
+    .ok();
+
+    // git without the authtype capability (as git < 2.46 asks): user name and token as password.
+    let host = server.base.trim_start_matches("http://");
+    let fill = git_stdin(
+        &env,
+        &env.path(""),
+        &["credential", "fill"],
+        &format!("protocol=http\nhost={host}\npath=team/r.git\n\n"),
+    );
+    fill.ok();
+    let token = env.token(&["corp"]);
+    assert!(fill.stdout.contains("username=me\n"), "{fill:?}");
+    assert!(
+        fill.stdout.contains(&format!("password={token}\n")),
+        "{fill:?}"
+    );
+    assert!(fill.stdout.contains("password_expiry_utc="), "{fill:?}");
+    // The server takes it as Basic.
+    let port: u16 = host.rsplit(':').next().unwrap().parse().unwrap();
+    let basic = authctl_tests::http::Request::local(
+        "GET",
+        port,
+        "/r.git/info/refs?service=git-upload-pack",
+    )
+    .header(
+        "Authorization",
+        &format!("Basic {}", b64(&format!("me:{token}"))),
+    )
+    .send()
+    .unwrap();
+    // The repository does not exist here, but the token got past the check.
+    assert!(
+        server.log().contains("auth=Basic:me -> "),
+        "{basic:?} {}",
+        server.log()
+    );
+    assert!(
+        !server.log().contains("auth=Basic:me -> 401"),
+        "{}",
+        server.log()
+    );
+
+    // Outside the route's path, and on another host: no token, a message naming the fix.
+    for input in [
+        format!("protocol=http\nhost={host}\npath=other/r.git\n"),
+        "protocol=https\nhost=elsewhere.example\n".to_owned(),
+    ] {
+        let r = env.authctl_stdin(&["git-credential", "get"], &input);
+        r.expect_code(5);
+        assert_eq!(r.stdout, "", "never a token for an unrouted host");
+        assert!(r.stderr.contains("authctl route add git"), "{r:?}");
+    }
+    // store is a no-op; erase of a token the agent no longer serves changes nothing.
+    env.authctl_stdin(
+        &["git-credential", "store"],
+        &format!("protocol=http\nhost={host}\npath=team/r.git\nusername=me\npassword={token}\n"),
+    )
+    .ok();
+    env.authctl_stdin(
+        &["git-credential", "erase"],
+        &format!("protocol=http\nhost={host}\npath=team/r.git\nusername=me\npassword=stale\n"),
+    )
+    .ok();
+    assert_eq!(env.token(&["corp"]), token, "no refresh for a stale token");
+
+    // route list / remove.
+    let list = env.authctl(&["route", "list", "--json"]);
+    let routes = super::json(&list.ok().stdout);
+    assert_eq!(routes[0]["target"], format!("{}/team", server.base));
+    assert_eq!(routes[0]["username"], "me");
+    env.authctl(&[
+        "route",
+        "add",
+        "git",
+        &format!("{}/team/", server.base),
+        "other",
+    ])
+    .expect_code(2);
+    env.authctl(&["route", "remove", "git", &format!("{}/team", server.base)])
+        .ok();
+    env.authctl(&["route", "remove", "git", &format!("{}/team", server.base)])
+        .expect_code(5);
+    let r = env.authctl_stdin(
+        &["git-credential", "get"],
+        &format!("protocol=http\nhost={host}\npath=team/r.git\n"),
+    );
+    assert_eq!(r.stdout, "");
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for a Basic header.
+fn b64(s: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in s.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
