@@ -74,6 +74,8 @@ enum Command {
     /// Add, list or remove identity providers in config.toml
     #[command(subcommand)]
     Provider(commands::provider::ProviderCommand),
+    /// Run a command with a token in its environment, or in a file kept fresh
+    Exec(commands::exec::ExecArgs),
     /// Which account serves which developer tool's target (git URLs)
     #[command(subcommand)]
     Route(commands::route::RouteCommand),
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
             Command::Status(a) => commands::status::run(a).await,
             Command::Logout(a) => commands::logout::run(a).await,
             Command::Provider(c) => commands::provider::run(c).await,
+            Command::Exec(a) => commands::exec::run(a).await,
             Command::Route(c) => commands::route::run(c).await,
             Command::GitCredential(a) => commands::git_credential::run(a).await,
             Command::Access(c) => commands::access::run(c).await,

@@ -25,6 +25,9 @@ _authctl() {
             authctl,doctor)
                 cmd="authctl__subcmd__doctor"
                 ;;
+            authctl,exec)
+                cmd="authctl__subcmd__exec"
+                ;;
             authctl,generate)
                 cmd="authctl__subcmd__generate"
                 ;;
@@ -144,6 +147,9 @@ _authctl() {
                 ;;
             authctl__subcmd__help,doctor)
                 cmd="authctl__subcmd__help__subcmd__doctor"
+                ;;
+            authctl__subcmd__help,exec)
+                cmd="authctl__subcmd__help__subcmd__exec"
                 ;;
             authctl__subcmd__help,generate)
                 cmd="authctl__subcmd__help__subcmd__generate"
@@ -287,7 +293,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-h -V --help --version login token status logout provider route git-credential access agent doctor generate help"
+            opts="-h -V --help --version login token status logout provider exec route git-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -658,6 +664,36 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__exec)
+            opts="-h -V --env --token-file --scope --resource --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resource)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__generate)
             opts="-h -V --help --version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -771,7 +807,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help)
-            opts="login token status logout provider route git-credential access agent doctor generate help"
+            opts="login token status logout provider exec route git-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -939,6 +975,20 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__exec)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod agent;
 pub mod doctor;
+pub mod exec;
 pub mod generate;
 pub mod git_credential;
 pub mod login;

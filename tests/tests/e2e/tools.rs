@@ -1,14 +1,17 @@
 //! Developer tools in front of the agent, driven as the tools drive them: real `git clone` and
 //! `git push` over smart HTTP (`git http-backend` behind `tests/tools/git-http-server`, which
-//! admits only tokens the test provider says are active) through `authctl git-credential`.
+//! admits only tokens the test provider says are active) through `authctl git-credential`; and
+//! `authctl exec` with children that read the token from their environment or from a file kept
+//! fresh past the token's lifetime.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use authctl_tests::{Run, TestEnv, bin_dir, repo_root};
+use authctl_tests::{IdpOptions, Run, TestEnv, bin, bin_dir, repo_root};
 
-use super::setup;
+use super::{setup, setup_with};
 
 /// The git remote; killed when dropped.
 struct GitServer {
@@ -336,4 +339,117 @@ fn b64(s: &str) -> String {
         }
     }
     out
+}
+
+#[test]
+fn exec_passes_the_token_in_the_environment_and_the_exit_status_back() {
+    let (env, _idp) = setup();
+    env.authctl(&["login", "corp"]).ok();
+    let token = env.token(&["corp"]);
+    let r = env.authctl(&[
+        "exec",
+        "corp",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$AUTHCTL_TOKEN\"",
+    ]);
+    assert_eq!(r.ok().stdout, token);
+    let r = env.authctl(&[
+        "exec",
+        "corp",
+        "--env",
+        "GH_TOKEN",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$GH_TOKEN\"",
+    ]);
+    assert_eq!(r.ok().stdout, token);
+    let r = env.authctl(&["exec", "corp", "--", "sh", "-c", "exit 7"]);
+    r.expect_code(7);
+    assert_eq!(r.stderr, "", "the child's status, no words of ours");
+    env.authctl(&["exec", "corp", "--", "/nonexistent/program"])
+        .expect_code(127);
+    env.authctl(&["exec", "nobody", "--", "true"])
+        .expect_code(5);
+}
+
+#[test]
+fn exec_keeps_a_token_file_fresh_for_a_child_that_outlives_the_token() {
+    let opts = IdpOptions {
+        access_token_ttl: Some(8),
+        ..IdpOptions::default()
+    };
+    let (env, idp) = setup_with(opts, "min_ttl_seconds = 4");
+    env.authctl(&["login", "corp"]).ok();
+    let dir = env.path("tok");
+    let file = dir.join("token");
+    // The child reads the file at once and again after the first token has expired.
+    let script = "cat \"$AUTHCTL_TOKEN_FILE\" > \"$OUT/first\"; \
+                  stat -c %a \"$AUTHCTL_TOKEN_FILE\" > \"$OUT/mode\"; sleep 10; \
+                  cat \"$AUTHCTL_TOKEN_FILE\" > \"$OUT/second\"";
+    let out = env.path("");
+    let r: Run = env
+        .command(&bin("authctl"))
+        .env("OUT", &out)
+        .args([
+            "exec",
+            "corp",
+            "--token-file",
+            file.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap()
+        .into();
+    r.ok();
+    let read = |n: &str| std::fs::read_to_string(out.join(n)).unwrap();
+    let (first, second) = (read("first"), read("second"));
+    assert_eq!(read("mode").trim(), "600");
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_ne!(first, second, "rewritten with a refreshed token");
+    assert_eq!(
+        idp.introspect(&first)["active"],
+        false,
+        "the first token expired meanwhile"
+    );
+    assert_eq!(idp.introspect(&second)["active"], true, "{r:?}");
+    assert!(!file.exists(), "the token file is removed at exit");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn exec_forwards_signals_to_the_child() {
+    let (env, _idp) = setup();
+    env.authctl(&["login", "corp"]).ok();
+    let mut child = env
+        .command(&bin("authctl"))
+        .args(["exec", "corp", "--", "sh", "-c"])
+        .arg("trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "got-term\n");
+    assert_eq!(child.wait().unwrap().code(), Some(3));
 }
