@@ -190,6 +190,30 @@ fn git_clone_and_push_through_the_credential_helper_with_erase_and_retry() {
     );
     assert_eq!(log.ok().stdout, "second\nfirst\n");
 
+    // The agent attests the helper's requests as the CLI's, on behalf of the program that ran it
+    // (the shell git starts for a `!` helper; the audit log's JSON has the whole parent chain).
+    let audit = env.authctl(&["access", "log", "--json"]);
+    let handed: Vec<serde_json::Value> = audit
+        .ok()
+        .stdout
+        .lines()
+        .map(super::json)
+        .filter(|l| l["outcome"] == "handed out")
+        .filter(|l| {
+            l["caller"]["parents"]
+                .to_string()
+                .contains("/git-remote-http")
+        })
+        .collect();
+    assert!(!handed.is_empty(), "{}", audit.stdout);
+    assert!(
+        handed.iter().all(|l| l["caller"]["process"]["exe"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("/authctl"))),
+        "{}",
+        audit.stdout
+    );
+
     // No token, and no part of one, reaches the server's log or git's output.
     for t in [&t1, &t2] {
         assert!(!server.log().contains(t.as_str()));
