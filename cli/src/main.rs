@@ -81,6 +81,8 @@ enum Command {
     Route(commands::route::RouteCommand),
     /// git credential helper: `git config credential.https://HOST.helper '!authctl git-credential'`
     GitCredential(commands::git_credential::GitCredentialArgs),
+    /// kubectl exec credential plugin: prints an ExecCredential (`users[].user.exec`)
+    KubectlCredential(commands::kubectl_credential::KubectlCredentialArgs),
     /// Which programs may have tokens: remembered grants and the audit log
     #[command(subcommand)]
     Access(commands::access::AccessCommand),
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
             Command::Exec(a) => commands::exec::run(a).await,
             Command::Route(c) => commands::route::run(c).await,
             Command::GitCredential(a) => commands::git_credential::run(a).await,
+            Command::KubectlCredential(a) => commands::kubectl_credential::run(a).await,
             Command::Access(c) => commands::access::run(c).await,
             Command::Agent(c) => commands::agent::run(c).await,
             Command::Doctor(a) => commands::doctor::run(a).await,

@@ -37,6 +37,9 @@ _authctl() {
             authctl,help)
                 cmd="authctl__subcmd__help"
                 ;;
+            authctl,kubectl-credential)
+                cmd="authctl__subcmd__kubectl__subcmd__credential"
+                ;;
             authctl,login)
                 cmd="authctl__subcmd__login"
                 ;;
@@ -159,6 +162,9 @@ _authctl() {
                 ;;
             authctl__subcmd__help,help)
                 cmd="authctl__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__help,kubectl-credential)
+                cmd="authctl__subcmd__help__subcmd__kubectl__subcmd__credential"
                 ;;
             authctl__subcmd__help,login)
                 cmd="authctl__subcmd__help__subcmd__login"
@@ -293,7 +299,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-h -V --help --version login token status logout provider exec route git-credential access agent doctor generate help"
+            opts="-h -V --help --version login token status logout provider exec route git-credential kubectl-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -807,7 +813,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help)
-            opts="login token status logout provider exec route git-credential access agent doctor generate help"
+            opts="login token status logout provider exec route git-credential kubectl-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1072,6 +1078,20 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__help__subcmd__kubectl__subcmd__credential)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__help__subcmd__login)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1243,6 +1263,20 @@ _authctl() {
         authctl__subcmd__help__subcmd__token)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__kubectl__subcmd__credential)
+            opts="-h -V --id-token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1547,7 +1581,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__route__subcmd__add)
-            opts="-h -V --scope --resource --username --replace --install --help --version git"
+            opts="-h -V --scope --resource --username --replace --install --id-token --help --version git kubectl"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1657,7 +1691,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__route__subcmd__remove)
-            opts="-h -V --help --version git"
+            opts="-h -V --help --version git kubectl"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -23,6 +23,9 @@ use super::validate::{Problem, valid_name};
 pub enum Tool {
     /// git over smart HTTP, through `authctl git-credential`; the target is a URL prefix.
     Git,
+    /// kubectl's exec credential plugin, `authctl kubectl-credential`; the target is a cluster's
+    /// name or its API server URL.
+    Kubectl,
 }
 
 impl Tool {
@@ -31,6 +34,7 @@ impl Tool {
     pub fn name(self) -> &'static str {
         match self {
             Self::Git => "git",
+            Self::Kubectl => "kubectl",
         }
     }
 
@@ -39,6 +43,7 @@ impl Tool {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "git" => Some(Self::Git),
+            "kubectl" => Some(Self::Kubectl),
             _ => None,
         }
     }
@@ -77,6 +82,9 @@ impl RouteConfig {
         match self.tool {
             Tool::Git => {
                 git_target(&self.target).map_err(|p| ("target", p))?;
+            }
+            Tool::Kubectl => {
+                normalize_target(Tool::Kubectl, &self.target).map_err(|p| ("target", p))?;
             }
         }
         if !valid_name(&self.account) {
@@ -153,6 +161,20 @@ pub fn normalize_target(tool: Tool, target: &str) -> Result<String, Problem> {
             let url = git_target(target)?;
             Ok(url.as_str().trim_end_matches('/').to_owned())
         }
+        Tool::Kubectl if target.contains("://") => {
+            let url = super::endpoint_url(target).map_err(Problem::Url)?;
+            Ok(url.as_str().trim_end_matches('/').to_owned())
+        }
+        // A kubeconfig cluster name: anything printable (EKS names are ARNs, GKE's have '_').
+        Tool::Kubectl => {
+            if target.is_empty()
+                || target.len() > 253
+                || target.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(Problem::Target(target.to_owned()));
+            }
+            Ok(target.to_owned())
+        }
     }
 }
 
@@ -172,6 +194,13 @@ pub fn resolve<'a>(routes: &'a [RouteConfig], tool: Tool, target: &str) -> Optio
                 })
                 .max_by_key(|(n, _)| *n)
                 .map(|(_, r)| r)
+        }
+        // kubectl: the cluster's name or its server URL, exactly.
+        Tool::Kubectl => {
+            let want = normalize_target(tool, target).ok()?;
+            routes.iter().find(|r| {
+                r.tool == tool && normalize_target(tool, &r.target).is_ok_and(|t| t == want)
+            })
         }
     }
 }
@@ -276,6 +305,28 @@ mod tests {
         let mut r = route("https://github.com", "a");
         r.username = Some("me".into());
         assert_eq!(r.username(), "me");
+    }
+
+    #[test]
+    fn kubectl_routes_match_a_cluster_name_or_server_exactly() {
+        let mut by_name = route("prod", "ops");
+        by_name.tool = Tool::Kubectl;
+        let mut by_server = route("https://k8s.example.com:6443/", "dev");
+        by_server.tool = Tool::Kubectl;
+        let routes = [
+            by_name,
+            by_server,
+            route("https://k8s.example.com:6443", "git"),
+        ];
+        let who = |t: &str| resolve(&routes, Tool::Kubectl, t).map(|r| r.account.as_str());
+        assert_eq!(who("prod"), Some("ops"));
+        assert_eq!(who("https://k8s.example.com:6443"), Some("dev"));
+        assert_eq!(who("https://k8s.example.com:6443/x"), None);
+        assert_eq!(who("production"), None);
+        assert!(routes[0].validate().is_ok());
+        let mut bad = route("http://k8s.example.com", "a");
+        bad.tool = Tool::Kubectl;
+        assert!(bad.validate().is_err(), "plain http off loopback");
     }
 
     #[test]

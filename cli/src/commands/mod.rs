@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod exec;
 pub mod generate;
 pub mod git_credential;
+pub mod kubectl_credential;
 pub mod login;
 pub mod logout;
 pub mod provider;

@@ -23,7 +23,7 @@ pub enum RouteCommand {
     },
     /// Remove the route of a tool for a target
     Remove {
-        /// The tool: git
+        /// The tool: git or kubectl
         tool: ToolArg,
         /// The target exactly as `authctl route list` shows it
         target: String,
@@ -35,21 +35,25 @@ pub enum RouteCommand {
 pub enum ToolArg {
     /// git over HTTPS, through `authctl git-credential` (target: a URL prefix)
     Git,
+    /// kubectl, through `authctl kubectl-credential` (target: a cluster name or server URL)
+    Kubectl,
 }
 
 impl ToolArg {
     fn name(self) -> &'static str {
         match self {
             Self::Git => "git",
+            Self::Kubectl => "kubectl",
         }
     }
 }
 
 #[derive(Args)]
 pub struct AddArgs {
-    /// The tool: git
+    /// The tool: git or kubectl
     tool: ToolArg,
-    /// git: the URL prefix (https://HOST[:PORT][/PATH]); the longest matching route wins
+    /// git: the URL prefix (https://HOST[:PORT][/PATH]); the longest matching route wins.
+    /// kubectl: the cluster's name in the kubeconfig, or its API server URL
     target: String,
     /// The account (or a provider with one account) whose tokens the tool gets
     account: String,
@@ -66,9 +70,13 @@ pub struct AddArgs {
     #[arg(long)]
     replace: bool,
     /// Also configure the tool to ask authctl (git: `git config --global
-    /// credential.TARGET.helper '!authctl git-credential'`)
+    /// credential.TARGET.helper '!authctl git-credential'`; kubectl: an exec user
+    /// `authctl-ACCOUNT` in the kubeconfig, set on every context of the cluster)
     #[arg(long)]
     install: bool,
+    /// kubectl with --install: the cluster takes the account's ID token, not its access token
+    #[arg(long, requires = "install")]
+    id_token: bool,
 }
 
 pub async fn run(c: RouteCommand) -> Result<(), CliError> {
@@ -97,6 +105,9 @@ pub async fn run(c: RouteCommand) -> Result<(), CliError> {
 }
 
 async fn add(client: &mut Client, a: AddArgs) -> Result<(), CliError> {
+    if a.id_token && matches!(a.tool, ToolArg::Git) {
+        return Err(CliError::usage("--id-token is for kubectl routes"));
+    }
     let r = client
         .raw()
         .add_route(AddRouteRequest {
@@ -121,6 +132,9 @@ async fn add(client: &mut Client, a: AddArgs) -> Result<(), CliError> {
     if a.install {
         match a.tool {
             ToolArg::Git => super::git_credential::install(&route.target)?,
+            ToolArg::Kubectl => {
+                super::kubectl_credential::install(&route.target, &route.account, a.id_token)?;
+            }
         }
     }
     Ok(())
@@ -144,7 +158,9 @@ async fn list(client: &mut Client, json: bool) -> Result<(), CliError> {
             .collect();
         println_out(&serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if routes.is_empty() {
-        eprintln!("no routes; add one with `authctl route add git https://HOST ACCOUNT`");
+        eprintln!(
+            "no routes; add one with `authctl route add git https://HOST ACCOUNT` or `authctl route add kubectl CLUSTER ACCOUNT`"
+        );
     } else {
         for r in routes {
             let mut line = format!(

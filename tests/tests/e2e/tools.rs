@@ -1,6 +1,8 @@
 //! Developer tools in front of the agent, driven as the tools drive them: real `git clone` and
 //! `git push` over smart HTTP (`git http-backend` behind `tests/tools/git-http-server`, which
 //! admits only tokens the test provider says are active) through `authctl git-credential`; and
+//! real `kubectl get pods` against `tests/tools/fake-kube-apiserver` (https, checks the bearer) through
+//! `authctl kubectl-credential`, and the other ExecCredential version against its documented JSON;
 //! `authctl exec` with children that read the token from their environment or from a file kept
 //! fresh past the token's lifetime.
 
@@ -476,4 +478,206 @@ fn exec_forwards_signals_to_the_child() {
     out.read_line(&mut line).unwrap();
     assert_eq!(line, "got-term\n");
     assert_eq!(child.wait().unwrap().code(), Some(3));
+}
+
+/// The fake API server; killed when dropped.
+struct KubeServer {
+    child: Child,
+    server: String,
+    log: PathBuf,
+}
+
+impl KubeServer {
+    fn start(env: &TestEnv, issuer: &str) -> Self {
+        let (cert, key, log) = (
+            env.path("kube.crt"),
+            env.path("kube.key"),
+            env.path("kube.log"),
+        );
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(made.success(), "openssl req failed");
+        let mut child = Command::new(repo_root().join("tests/tools/fake-kube-apiserver"))
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .args(["--idp", issuer, "--log", log.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tests/tools/fake-kube-apiserver (python3)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .expect("PORT line")
+            .to_owned();
+        Self {
+            child,
+            server: format!("https://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for KubeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `kubectl ARGS` with the test's HOME and KUBECONFIG, and `authctl` first on `PATH`.
+fn kubectl(env: &TestEnv, args: &[&str]) -> Run {
+    env.command(Path::new("kubectl"))
+        .env("KUBECONFIG", env.path("kubeconfig"))
+        .args(args)
+        .output()
+        .expect("run kubectl (Debian kubernetes-client)")
+        .into()
+}
+
+#[test]
+fn kubectl_gets_pods_with_the_exec_plugin_installed_by_route_add() {
+    let (mut env, idp) = setup();
+    with_authctl_on_path(&mut env);
+    env.authctl(&["login", "corp"]).ok();
+    let server = KubeServer::start(&env, &idp.issuer);
+    std::fs::write(
+        env.path("kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    \
+             insecure-skip-tls-verify: true\ncontexts:\n- name: test\n  context:\n    cluster: test\n    \
+             user: nobody\ncurrent-context: test\nusers:\n- name: nobody\n  user: {{}}\n",
+            server.server
+        ),
+    )
+    .unwrap();
+    // Without credentials the server refuses.
+    assert_ne!(kubectl(&env, &["get", "pods", "-o", "name"]).code, 0);
+
+    let mut route_add = env.command(&bin("authctl"));
+    let added: Run = route_add
+        .env("KUBECONFIG", env.path("kubeconfig"))
+        .args(["route", "add", "kubectl", "test", "corp", "--install"])
+        .output()
+        .unwrap()
+        .into();
+    added.ok();
+    let user = kubectl(
+        &env,
+        &[
+            "config",
+            "view",
+            "-o",
+            "jsonpath={.users[?(@.name=='authctl-corp')].user.exec}",
+        ],
+    );
+    let exec = super::json(&user.ok().stdout);
+    assert_eq!(exec["command"], "authctl");
+    assert_eq!(
+        exec["args"],
+        serde_json::json!(["kubectl-credential", "corp"])
+    );
+    // v1 for kubectl ≥ 1.22 (with interactiveMode), v1beta1 for older ones (Debian 12's 1.20).
+    if exec["apiVersion"] == "client.authentication.k8s.io/v1" {
+        assert_eq!(exec["interactiveMode"], "IfAvailable");
+    } else {
+        assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1beta1");
+    }
+
+    let pods = kubectl(&env, &["get", "pods", "-o", "name"]);
+    assert_eq!(pods.ok().stdout, "pod/hello\n", "{}", server.log());
+    assert!(
+        server
+            .log()
+            .contains("GET /api/v1/namespaces/default/pods auth=Bearer -> 200"),
+        "{}",
+        server.log()
+    );
+    let token = env.token(&["corp"]);
+    assert!(!server.log().contains(&token));
+}
+
+#[test]
+fn kubectl_credential_speaks_v1beta1_resolves_servers_and_says_when_a_login_is_needed() {
+    let (mut env, _idp) = setup();
+    // Not logged in, no terminal: a clear message, no browser.
+    let need = env
+        .command(&bin("authctl"))
+        .args(["kubectl-credential", "corp"])
+        .output()
+        .unwrap();
+    let need: Run = need.into();
+    need.expect_code(4);
+    assert!(need.stderr.contains("authctl login corp"), "{need:?}");
+    assert_eq!(env.browser_log(), "", "no login started without a terminal");
+    env.authctl(&["login", "corp"]).ok();
+
+    // v1beta1, the cluster resolved by its server (provideClusterInfo) through a route.
+    env.authctl(&[
+        "route",
+        "add",
+        "kubectl",
+        "https://k8s.example.test:6443",
+        "corp",
+    ])
+    .ok();
+    env.set(
+        "KUBERNETES_EXEC_INFO",
+        r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{"interactive":false,"cluster":{"server":"https://k8s.example.test:6443/"}}}"#,
+    );
+    let r = env.authctl(&["kubectl-credential"]);
+    let cred = super::json(&r.ok().stdout);
+    let t = super::json(&env.authctl(&["token", "corp", "--json"]).ok().stdout);
+    assert_eq!(cred["apiVersion"], "client.authentication.k8s.io/v1beta1");
+    assert_eq!(cred["kind"], "ExecCredential");
+    assert_eq!(cred["status"]["token"], t["access_token"]);
+    let expiry = cred["status"]["expirationTimestamp"].as_str().unwrap();
+    assert!(
+        expiry.ends_with('Z') && expiry.len() == 20,
+        "RFC 3339 UTC: {expiry}"
+    );
+    // --id-token hands out the login's ID token.
+    let id = super::json(
+        &env.authctl(&["kubectl-credential", "corp", "--id-token"])
+            .ok()
+            .stdout,
+    );
+    assert_eq!(id["status"]["token"], t["id_token"]);
+
+    // Another server: no route, no token, the fix named.
+    env.set(
+        "KUBERNETES_EXEC_INFO",
+        r#"{"apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"server":"https://other.example.test"}}}"#,
+    );
+    let r = env.authctl(&["kubectl-credential"]);
+    r.expect_code(5);
+    assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("authctl route add kubectl"), "{r:?}");
 }
