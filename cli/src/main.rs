@@ -97,6 +97,23 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `docker-credential-authctl` is this program under docker's helper name.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == commands::docker_credential::PROGRAM)
+    {
+        let operation = std::env::args().nth(1);
+        return match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => {
+                ExitCode::from(rt.block_on(commands::docker_credential::main(operation.as_deref())))
+            }
+            Err(e) => CliError::new(error::exit::FAILURE, format!("cannot start: {e}")).report(),
+        };
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

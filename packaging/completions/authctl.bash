@@ -1581,7 +1581,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__route__subcmd__add)
-            opts="-h -V --scope --resource --username --replace --install --id-token --help --version git kubectl"
+            opts="-h -V --scope --resource --username --replace --install --id-token --help --version git kubectl docker"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1691,7 +1691,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__route__subcmd__remove)
-            opts="-h -V --help --version git kubectl"
+            opts="-h -V --help --version git kubectl docker"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -26,6 +26,9 @@ pub enum Tool {
     /// kubectl's exec credential plugin, `authctl kubectl-credential`; the target is a cluster's
     /// name or its API server URL.
     Kubectl,
+    /// docker's credential helper, `docker-credential-authctl`; the target is a registry's
+    /// host\[:port\].
+    Docker,
 }
 
 impl Tool {
@@ -35,6 +38,7 @@ impl Tool {
         match self {
             Self::Git => "git",
             Self::Kubectl => "kubectl",
+            Self::Docker => "docker",
         }
     }
 
@@ -44,6 +48,7 @@ impl Tool {
         match s {
             "git" => Some(Self::Git),
             "kubectl" => Some(Self::Kubectl),
+            "docker" => Some(Self::Docker),
             _ => None,
         }
     }
@@ -83,8 +88,8 @@ impl RouteConfig {
             Tool::Git => {
                 git_target(&self.target).map_err(|p| ("target", p))?;
             }
-            Tool::Kubectl => {
-                normalize_target(Tool::Kubectl, &self.target).map_err(|p| ("target", p))?;
+            Tool::Kubectl | Tool::Docker => {
+                normalize_target(self.tool, &self.target).map_err(|p| ("target", p))?;
             }
         }
         if !valid_name(&self.account) {
@@ -165,6 +170,7 @@ pub fn normalize_target(tool: Tool, target: &str) -> Result<String, Problem> {
             let url = super::endpoint_url(target).map_err(Problem::Url)?;
             Ok(url.as_str().trim_end_matches('/').to_owned())
         }
+        Tool::Docker => registry_host(target).ok_or_else(|| Problem::Target(target.to_owned())),
         // A kubeconfig cluster name: anything printable (EKS names are ARNs, GKE's have '_').
         Tool::Kubectl => {
             if target.is_empty()
@@ -176,6 +182,25 @@ pub fn normalize_target(tool: Tool, target: &str) -> Result<String, Problem> {
             Ok(target.to_owned())
         }
     }
+}
+
+/// A docker registry as docker names it (`registry.example.com`, `localhost:5000`,
+/// `https://index.docker.io/v1/`), reduced to its lower-case host\[:port\]; Docker Hub's names
+/// are `index.docker.io`.
+fn registry_host(target: &str) -> Option<String> {
+    let rest = target
+        .strip_prefix("https://")
+        .or_else(|| target.strip_prefix("http://"))
+        .unwrap_or(target);
+    let host = rest.split('/').next()?.to_ascii_lowercase();
+    let url = Url::parse(&format!("https://{host}/")).ok()?;
+    if host.is_empty() || url.host_str().is_none() || !url.username().is_empty() {
+        return None;
+    }
+    Some(match host.as_str() {
+        "docker.io" | "registry-1.docker.io" => "index.docker.io".to_owned(),
+        _ => host,
+    })
 }
 
 /// The route that serves `target` for `tool`: for git, the longest URL prefix that matches the
@@ -195,8 +220,8 @@ pub fn resolve<'a>(routes: &'a [RouteConfig], tool: Tool, target: &str) -> Optio
                 .max_by_key(|(n, _)| *n)
                 .map(|(_, r)| r)
         }
-        // kubectl: the cluster's name or its server URL, exactly.
-        Tool::Kubectl => {
+        // kubectl: the cluster's name or its server URL; docker: the registry host; exactly.
+        Tool::Kubectl | Tool::Docker => {
             let want = normalize_target(tool, target).ok()?;
             routes.iter().find(|r| {
                 r.tool == tool && normalize_target(tool, &r.target).is_ok_and(|t| t == want)
@@ -327,6 +352,21 @@ mod tests {
         let mut bad = route("http://k8s.example.com", "a");
         bad.tool = Tool::Kubectl;
         assert!(bad.validate().is_err(), "plain http off loopback");
+    }
+
+    #[test]
+    fn docker_registries_match_by_host_and_port() {
+        let mut hub = route("docker.io", "hub");
+        hub.tool = Tool::Docker;
+        let mut local = route("localhost:5000", "local");
+        local.tool = Tool::Docker;
+        let routes = [hub, local];
+        let who = |t: &str| resolve(&routes, Tool::Docker, t).map(|r| r.account.as_str());
+        assert_eq!(who("https://index.docker.io/v1/"), Some("hub"));
+        assert_eq!(who("LOCALHOST:5000"), Some("local"));
+        assert_eq!(who("localhost:5001"), None);
+        assert_eq!(who("user@localhost:5000"), None);
+        assert!(routes[1].validate().is_ok());
     }
 
     #[test]

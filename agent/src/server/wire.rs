@@ -23,7 +23,7 @@ pub enum RequestError {
     Port(u32),
     #[error("unknown redirect host value {0}")]
     RedirectHost(i32),
-    #[error("unknown tool `{0}`; routes serve: git, kubectl")]
+    #[error("unknown tool `{0}`; routes serve: git, kubectl, docker")]
     Tool(String),
     #[error("the request names no route")]
     NoRoute,

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod agent;
+pub mod docker_credential;
 pub mod doctor;
 pub mod exec;
 pub mod generate;

@@ -23,7 +23,7 @@ pub enum RouteCommand {
     },
     /// Remove the route of a tool for a target
     Remove {
-        /// The tool: git or kubectl
+        /// The tool: git, kubectl or docker
         tool: ToolArg,
         /// The target exactly as `authctl route list` shows it
         target: String,
@@ -37,6 +37,8 @@ pub enum ToolArg {
     Git,
     /// kubectl, through `authctl kubectl-credential` (target: a cluster name or server URL)
     Kubectl,
+    /// docker, through `docker-credential-authctl` (target: a registry host[:port])
+    Docker,
 }
 
 impl ToolArg {
@@ -44,16 +46,18 @@ impl ToolArg {
         match self {
             Self::Git => "git",
             Self::Kubectl => "kubectl",
+            Self::Docker => "docker",
         }
     }
 }
 
 #[derive(Args)]
 pub struct AddArgs {
-    /// The tool: git or kubectl
+    /// The tool: git, kubectl or docker
     tool: ToolArg,
     /// git: the URL prefix (https://HOST[:PORT][/PATH]); the longest matching route wins.
-    /// kubectl: the cluster's name in the kubeconfig, or its API server URL
+    /// kubectl: the cluster's name in the kubeconfig, or its API server URL.
+    /// docker: the registry's host[:port] (docker.io for Docker Hub)
     target: String,
     /// The account (or a provider with one account) whose tokens the tool gets
     account: String,
@@ -71,7 +75,8 @@ pub struct AddArgs {
     replace: bool,
     /// Also configure the tool to ask authctl (git: `git config --global
     /// credential.TARGET.helper '!authctl git-credential'`; kubectl: an exec user
-    /// `authctl-ACCOUNT` in the kubeconfig, set on every context of the cluster)
+    /// `authctl-ACCOUNT` in the kubeconfig, set on every context of the cluster; docker:
+    /// `credHelpers` in ~/.docker/config.json)
     #[arg(long)]
     install: bool,
     /// kubectl with --install: the cluster takes the account's ID token, not its access token
@@ -105,7 +110,7 @@ pub async fn run(c: RouteCommand) -> Result<(), CliError> {
 }
 
 async fn add(client: &mut Client, a: AddArgs) -> Result<(), CliError> {
-    if a.id_token && matches!(a.tool, ToolArg::Git) {
+    if a.id_token && !matches!(a.tool, ToolArg::Kubectl) {
         return Err(CliError::usage("--id-token is for kubectl routes"));
     }
     let r = client
@@ -132,6 +137,7 @@ async fn add(client: &mut Client, a: AddArgs) -> Result<(), CliError> {
     if a.install {
         match a.tool {
             ToolArg::Git => super::git_credential::install(&route.target)?,
+            ToolArg::Docker => super::docker_credential::install(&route.target)?,
             ToolArg::Kubectl => {
                 super::kubectl_credential::install(&route.target, &route.account, a.id_token)?;
             }

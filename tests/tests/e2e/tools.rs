@@ -3,7 +3,7 @@
 //! admits only tokens the test provider says are active) through `authctl git-credential`; and
 //! real `kubectl get pods` against `tests/tools/fake-kube-apiserver` (https, checks the bearer) through
 //! `authctl kubectl-credential`, and the other ExecCredential version against its documented JSON;
-//! `authctl exec` with children that read the token from their environment or from a file kept
+//! the docker credential-helper protocol driven as docker drives it; `authctl exec` with children that read the token from their environment or from a file kept
 //! fresh past the token's lifetime.
 
 use std::io::{BufRead, BufReader};
@@ -680,4 +680,103 @@ fn kubectl_credential_speaks_v1beta1_resolves_servers_and_says_when_a_login_is_n
     r.expect_code(5);
     assert_eq!(r.stdout, "");
     assert!(r.stderr.contains("authctl route add kubectl"), "{r:?}");
+}
+
+/// Runs `docker-credential-authctl OPERATION` (a symlink to `authctl`, as installed) with `input`
+/// on stdin, as docker does.
+fn docker_helper(env: &TestEnv, operation: &str, input: &str) -> Run {
+    use std::io::Write;
+    let link = env.path("bin/docker-credential-authctl");
+    if !link.exists() {
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(bin("authctl"), &link).unwrap();
+    }
+    let mut child = env
+        .command(&link)
+        .arg(operation)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
+#[test]
+fn docker_credential_helper_get_list_store_erase() {
+    let (env, idp) = setup();
+    env.authctl(&["login", "corp"]).ok();
+    env.authctl(&[
+        "route",
+        "add",
+        "docker",
+        "registry.example.test:5000",
+        "corp",
+        "--install",
+    ])
+    .ok();
+    let config =
+        super::json(&std::fs::read_to_string(env.path("home/.docker/config.json")).unwrap());
+    assert_eq!(
+        config["credHelpers"]["registry.example.test:5000"],
+        "authctl"
+    );
+
+    // get: what docker reads, with a token the provider holds.
+    let r = docker_helper(&env, "get", "registry.example.test:5000\n");
+    let got = super::json(&r.ok().stdout);
+    assert_eq!(got["ServerURL"], "registry.example.test:5000");
+    assert_eq!(got["Username"], "oauth2");
+    let secret = got["Secret"].as_str().unwrap();
+    assert_eq!(secret, env.token(&["corp"]));
+    assert_eq!(idp.introspect(secret)["active"], true);
+
+    // An unrouted registry: docker's not-found answer, no token.
+    let r = docker_helper(&env, "get", "https://index.docker.io/v1/");
+    r.expect_code(1);
+    assert_eq!(r.stdout.trim(), "credentials not found in native keychain");
+    assert!(r.stderr.contains("authctl route add docker"), "{r:?}");
+
+    // list: the routed registries and their user names.
+    let r = docker_helper(&env, "list", "");
+    assert_eq!(
+        super::json(&r.ok().stdout),
+        serde_json::json!({"registry.example.test:5000": "oauth2"})
+    );
+
+    // store/erase: a no-op for routed registries, refused for others.
+    let stored = r#"{"ServerURL":"registry.example.test:5000","Username":"u","Secret":"s"}"#;
+    docker_helper(&env, "store", stored).ok();
+    docker_helper(&env, "erase", "registry.example.test:5000").ok();
+    let other = r#"{"ServerURL":"other.example.test","Username":"u","Secret":"s"}"#;
+    let r = docker_helper(&env, "store", other);
+    r.expect_code(1);
+    assert!(
+        r.stdout
+            .contains("cannot store credentials for `other.example.test`"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("authctl route add docker other.example.test ACCOUNT"),
+        "{r:?}"
+    );
+    let r = docker_helper(&env, "erase", "other.example.test\n");
+    r.expect_code(1);
+    assert!(r.stdout.contains("cannot erase"), "{r:?}");
+
+    // The agent attests the helper as the authctl CLI.
+    let audit = env.authctl(&["access", "log", "--json"]);
+    assert!(audit.ok().stdout.lines().map(super::json).any(|l| {
+        l["outcome"] == "handed out"
+            && l["caller"]["process"]["exe"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("/authctl"))
+    }));
 }
