@@ -13,7 +13,7 @@ use crate::output::println_out;
 
 #[derive(Subcommand)]
 pub enum RouteCommand {
-    /// Route a tool's target to an account (git: a URL prefix such as https://git.example.com)
+    /// Route a tool's target to an account (git URL prefix, kubectl cluster, docker registry)
     Add(AddArgs),
     /// List the routes
     List {
