@@ -56,14 +56,14 @@ const FORWARDED: [Signal; 6] = [
 ];
 
 pub async fn run(a: ExecArgs) -> Result<(), CliError> {
-    let client = super::connect().await?;
+    let mut client = super::connect().await?;
     let req = GetTokenRequest {
         account: a.account.clone(),
         scopes: a.scopes,
         resource: a.resource.unwrap_or_default(),
         ..GetTokenRequest::default()
     };
-    let mut fresh = client.fresh_token(req).await.map_err(|e| {
+    let failed = |e: authctl_client::ClientError| {
         let login = e.is_login_required();
         let err = CliError::from(e);
         if login {
@@ -71,7 +71,21 @@ pub async fn run(a: ExecArgs) -> Result<(), CliError> {
         } else {
             err
         }
-    })?;
+    };
+    // Only a token file is kept fresh; a variable cannot change under a running child.
+    let mut fresh = None;
+    let token = if a.token_file.is_some() {
+        let f = client.fresh_token(req).await.map_err(failed)?;
+        let t = f.current().access_token;
+        fresh = Some(f);
+        t
+    } else {
+        client
+            .get_token_with(req)
+            .await
+            .map_err(failed)?
+            .access_token
+    };
     let (program, args) = a
         .command
         .split_first()
@@ -79,12 +93,12 @@ pub async fn run(a: ExecArgs) -> Result<(), CliError> {
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args);
     if let Some(path) = &a.token_file {
-        write_token_file(path, &fresh.current().access_token)?;
+        write_token_file(path, &token)?;
         cmd.env("AUTHCTL_TOKEN_FILE", path);
     } else {
-        cmd.env(&a.env, fresh.current().access_token.expose_secret());
+        cmd.env(&a.env, token.expose_secret());
     }
-    let result = supervise(cmd, &mut fresh, a.token_file.as_deref()).await;
+    let result = supervise(cmd, fresh.as_mut(), a.token_file.as_deref()).await;
     if let Some(path) = &a.token_file {
         let _ = std::fs::remove_file(path);
     }
@@ -95,7 +109,7 @@ pub async fn run(a: ExecArgs) -> Result<(), CliError> {
 /// and exits with the child's status (128 + N for a child killed by signal N, as shells do).
 async fn supervise(
     mut cmd: tokio::process::Command,
-    fresh: &mut authctl_client::FreshToken,
+    mut fresh: Option<&mut authctl_client::FreshToken>,
     token_file: Option<&Path>,
 ) -> Result<(), CliError> {
     let mut child = cmd.spawn().map_err(|e| {
@@ -124,7 +138,7 @@ async fn supervise(
             }
         });
     }
-    let mut refreshing = token_file.is_some();
+    let mut refreshing = fresh.is_some() && token_file.is_some();
     let status = loop {
         tokio::select! {
             status = child.wait() => break status?,
@@ -133,7 +147,12 @@ async fn supervise(
                     let _ = rustix::process::kill_process(pid, n);
                 }
             }
-            t = fresh.changed(), if refreshing => {
+            t = async {
+                match fresh.as_mut() {
+                    Some(f) => f.changed().await,
+                    None => std::future::pending().await,
+                }
+            }, if refreshing => {
                 if let (Ok(t), Some(path)) = (t, token_file) {
                     if let Err(e) = write_token_file(path, &t.access_token) {
                         eprintln!("authctl: {}", e.message);
