@@ -16,6 +16,7 @@ PY_CLIENT := clients/python
 install:
 	$(CARGO) install --locked --path agent
 	$(CARGO) install --locked --path cli
+	ln -sf authctl $(CARGO_BIN)/docker-credential-authctl
 	$(CARGO_BIN)/authctl agent start
 	$(CARGO_BIN)/authctl status
 

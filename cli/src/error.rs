@@ -43,7 +43,15 @@ impl CliError {
         Self::new(exit::USAGE, message)
     }
 
+    /// An exit code and nothing to say (`authctl exec` passing on its child's status).
+    pub fn silent(code: u8) -> Self {
+        Self::new(code, "")
+    }
+
     pub fn report(&self) -> ExitCode {
+        if self.message.is_empty() {
+            return ExitCode::from(self.code);
+        }
         eprintln!("authctl: {}", self.message);
         if let Some(h) = &self.hint {
             eprintln!("hint: {h}");

@@ -74,6 +74,15 @@ enum Command {
     /// Add, list or remove identity providers in config.toml
     #[command(subcommand)]
     Provider(commands::provider::ProviderCommand),
+    /// Run a command with a token in its environment, or in a file kept fresh
+    Exec(commands::exec::ExecArgs),
+    /// Which account serves which developer tool's target (git URLs)
+    #[command(subcommand)]
+    Route(commands::route::RouteCommand),
+    /// git credential helper: `git config credential.https://HOST.helper '!authctl git-credential'`
+    GitCredential(commands::git_credential::GitCredentialArgs),
+    /// kubectl exec credential plugin: prints an ExecCredential (`users[].user.exec`)
+    KubectlCredential(commands::kubectl_credential::KubectlCredentialArgs),
     /// Which programs may have tokens: remembered grants and the audit log
     #[command(subcommand)]
     Access(commands::access::AccessCommand),
@@ -88,6 +97,23 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `docker-credential-authctl` is this program under docker's helper name.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == commands::docker_credential::PROGRAM)
+    {
+        let operation = std::env::args().nth(1);
+        return match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => {
+                ExitCode::from(rt.block_on(commands::docker_credential::main(operation.as_deref())))
+            }
+            Err(e) => CliError::new(error::exit::FAILURE, format!("cannot start: {e}")).report(),
+        };
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -115,6 +141,10 @@ fn main() -> ExitCode {
             Command::Status(a) => commands::status::run(a).await,
             Command::Logout(a) => commands::logout::run(a).await,
             Command::Provider(c) => commands::provider::run(c).await,
+            Command::Exec(a) => commands::exec::run(a).await,
+            Command::Route(c) => commands::route::run(c).await,
+            Command::GitCredential(a) => commands::git_credential::run(a).await,
+            Command::KubectlCredential(a) => commands::kubectl_credential::run(a).await,
             Command::Access(c) => commands::access::run(c).await,
             Command::Agent(c) => commands::agent::run(c).await,
             Command::Doctor(a) => commands::doctor::run(a).await,

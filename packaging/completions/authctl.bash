@@ -25,11 +25,20 @@ _authctl() {
             authctl,doctor)
                 cmd="authctl__subcmd__doctor"
                 ;;
+            authctl,exec)
+                cmd="authctl__subcmd__exec"
+                ;;
             authctl,generate)
                 cmd="authctl__subcmd__generate"
                 ;;
+            authctl,git-credential)
+                cmd="authctl__subcmd__git__subcmd__credential"
+                ;;
             authctl,help)
                 cmd="authctl__subcmd__help"
+                ;;
+            authctl,kubectl-credential)
+                cmd="authctl__subcmd__kubectl__subcmd__credential"
                 ;;
             authctl,login)
                 cmd="authctl__subcmd__login"
@@ -39,6 +48,9 @@ _authctl() {
                 ;;
             authctl,provider)
                 cmd="authctl__subcmd__provider"
+                ;;
+            authctl,route)
+                cmd="authctl__subcmd__route"
                 ;;
             authctl,status)
                 cmd="authctl__subcmd__status"
@@ -139,11 +151,20 @@ _authctl() {
             authctl__subcmd__help,doctor)
                 cmd="authctl__subcmd__help__subcmd__doctor"
                 ;;
+            authctl__subcmd__help,exec)
+                cmd="authctl__subcmd__help__subcmd__exec"
+                ;;
             authctl__subcmd__help,generate)
                 cmd="authctl__subcmd__help__subcmd__generate"
                 ;;
+            authctl__subcmd__help,git-credential)
+                cmd="authctl__subcmd__help__subcmd__git__subcmd__credential"
+                ;;
             authctl__subcmd__help,help)
                 cmd="authctl__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__help,kubectl-credential)
+                cmd="authctl__subcmd__help__subcmd__kubectl__subcmd__credential"
                 ;;
             authctl__subcmd__help,login)
                 cmd="authctl__subcmd__help__subcmd__login"
@@ -153,6 +174,9 @@ _authctl() {
                 ;;
             authctl__subcmd__help,provider)
                 cmd="authctl__subcmd__help__subcmd__provider"
+                ;;
+            authctl__subcmd__help,route)
+                cmd="authctl__subcmd__help__subcmd__route"
                 ;;
             authctl__subcmd__help,status)
                 cmd="authctl__subcmd__help__subcmd__status"
@@ -205,6 +229,15 @@ _authctl() {
             authctl__subcmd__help__subcmd__provider,remove)
                 cmd="authctl__subcmd__help__subcmd__provider__subcmd__remove"
                 ;;
+            authctl__subcmd__help__subcmd__route,add)
+                cmd="authctl__subcmd__help__subcmd__route__subcmd__add"
+                ;;
+            authctl__subcmd__help__subcmd__route,list)
+                cmd="authctl__subcmd__help__subcmd__route__subcmd__list"
+                ;;
+            authctl__subcmd__help__subcmd__route,remove)
+                cmd="authctl__subcmd__help__subcmd__route__subcmd__remove"
+                ;;
             authctl__subcmd__provider,add)
                 cmd="authctl__subcmd__provider__subcmd__add"
                 ;;
@@ -235,6 +268,30 @@ _authctl() {
             authctl__subcmd__provider__subcmd__help,remove)
                 cmd="authctl__subcmd__provider__subcmd__help__subcmd__remove"
                 ;;
+            authctl__subcmd__route,add)
+                cmd="authctl__subcmd__route__subcmd__add"
+                ;;
+            authctl__subcmd__route,help)
+                cmd="authctl__subcmd__route__subcmd__help"
+                ;;
+            authctl__subcmd__route,list)
+                cmd="authctl__subcmd__route__subcmd__list"
+                ;;
+            authctl__subcmd__route,remove)
+                cmd="authctl__subcmd__route__subcmd__remove"
+                ;;
+            authctl__subcmd__route__subcmd__help,add)
+                cmd="authctl__subcmd__route__subcmd__help__subcmd__add"
+                ;;
+            authctl__subcmd__route__subcmd__help,help)
+                cmd="authctl__subcmd__route__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__route__subcmd__help,list)
+                cmd="authctl__subcmd__route__subcmd__help__subcmd__list"
+                ;;
+            authctl__subcmd__route__subcmd__help,remove)
+                cmd="authctl__subcmd__route__subcmd__help__subcmd__remove"
+                ;;
             *)
                 ;;
         esac
@@ -242,7 +299,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-h -V --help --version login token status logout provider access agent doctor generate help"
+            opts="-h -V --help --version login token status logout provider exec route git-credential kubectl-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -613,6 +670,36 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__exec)
+            opts="-h -V --env --token-file --scope --resource --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resource)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__generate)
             opts="-h -V --help --version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -711,8 +798,22 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__git__subcmd__credential)
+            opts="-h -V --help --version get store erase"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__help)
-            opts="login token status logout provider access agent doctor generate help"
+            opts="login token status logout provider exec route git-credential kubectl-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -893,6 +994,20 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__help__subcmd__exec)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__help__subcmd__generate)
             opts="completions man"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -935,7 +1050,35 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__help__subcmd__git__subcmd__credential)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__kubectl__subcmd__credential)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1047,6 +1190,62 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__help__subcmd__route)
+            opts="add list remove"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__route__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__route__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__route__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1064,6 +1263,20 @@ _authctl() {
         authctl__subcmd__help__subcmd__token)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__kubectl__subcmd__credential)
+            opts="-h -V --id-token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1341,6 +1554,144 @@ _authctl() {
             ;;
         authctl__subcmd__provider__subcmd__remove)
             opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route)
+            opts="-h -V --help --version add list remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__add)
+            opts="-h -V --scope --resource --username --replace --install --id-token --help --version git kubectl docker"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resource)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help)
+            opts="add list remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__list)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__route__subcmd__remove)
+            opts="-h -V --help --version git kubectl docker"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -13,6 +13,29 @@ pub fn edit_providers(
     path: &Path,
     edit: impl FnOnce(&mut toml_edit::Table) -> Result<(), ConfigError>,
 ) -> Result<Config, ConfigError> {
+    edit_document(path, |doc| {
+        let providers = doc
+            .entry("providers")
+            .or_insert_with(|| {
+                let mut t = toml_edit::Table::new();
+                t.set_implicit(true);
+                toml_edit::Item::Table(t)
+            })
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::ProvidersNotATable { path: path.into() })?;
+        edit(providers)
+    })
+}
+
+/// Rewrites the file at `path` with `edit` on its whole document (comments, order and the
+/// untouched tables kept), refusing a result that does not validate, and writes atomically.
+///
+/// # Errors
+/// Unreadable or invalid file (before or after the edit), or a failed write.
+pub fn edit_document(
+    path: &Path,
+    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), ConfigError>,
+) -> Result<Config, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -29,16 +52,7 @@ pub fn edit_providers(
         path: path.into(),
         source,
     })?;
-    let providers = doc
-        .entry("providers")
-        .or_insert_with(|| {
-            let mut t = toml_edit::Table::new();
-            t.set_implicit(true);
-            toml_edit::Item::Table(t)
-        })
-        .as_table_mut()
-        .ok_or_else(|| ConfigError::ProvidersNotATable { path: path.into() })?;
-    edit(providers)?;
+    edit(&mut doc)?;
     let new_text = doc.to_string();
     let config = Config::parse(&new_text, path)?;
     if let Some(dir) = path.parent() {
@@ -54,6 +68,14 @@ pub fn edit_providers(
         }
     })?;
     Ok(config)
+}
+
+/// The TOML table for one route, as `authctl route add` writes it.
+#[must_use]
+pub fn route_table(r: &super::RouteConfig) -> toml_edit::Table {
+    let text = toml::to_string(r).unwrap_or_default();
+    let doc: toml_edit::DocumentMut = text.parse().unwrap_or_default();
+    doc.as_table().clone()
 }
 
 /// The TOML table for one provider, as `authctl provider add` writes it.

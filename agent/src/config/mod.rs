@@ -19,9 +19,11 @@ use serde::{Deserialize, Serialize};
 pub mod access;
 mod edit;
 pub mod presets;
+pub mod routes;
 mod validate;
 
-pub use edit::{edit_providers, provider_table};
+pub use edit::{edit_document, edit_providers, provider_table, route_table};
+pub use routes::{RouteConfig, Tool};
 pub use validate::{
     Problem, ProviderInvalid, UrlProblem, endpoint_url, valid_name, validate_provider,
 };
@@ -231,6 +233,9 @@ pub struct Config {
     /// Per-application authorization.
     #[serde(default)]
     pub access: access::AccessSettings,
+    /// `[[route]]` tables: which account serves which developer tool's target.
+    #[serde(default, rename = "route", skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteConfig>,
 }
 
 /// A config problem, always naming the file (and line and key where there is one).
@@ -279,6 +284,14 @@ pub enum ConfigError {
         "no provider named `{0}`; see `authctl provider list`, or add one with `authctl provider add`"
     )]
     NoSuchProvider(String),
+    #[error("invalid route: {key}: {problem}")]
+    Route { key: &'static str, problem: Problem },
+    #[error("invalid config file {path}: `route` must be an array of tables (`[[route]]`)")]
+    RoutesNotAnArray { path: PathBuf },
+    #[error("a {tool} route for `{target}` already exists; remove it first or pass --replace")]
+    RouteExists { tool: &'static str, target: String },
+    #[error("no {tool} route for `{target}`; see `authctl route list`")]
+    NoSuchRoute { tool: &'static str, target: String },
 }
 
 /// Refuses a config file another user could have written: it names the endpoints refresh tokens
@@ -374,6 +387,26 @@ impl Config {
                 });
             }
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, route) in config.routes.iter().enumerate() {
+            let checked = route.validate().and_then(|()| {
+                let target = routes::normalize_target(route.tool, &route.target)
+                    .map_err(|p| ("target", p))?;
+                if seen.insert((route.tool.name(), target)) {
+                    Ok(())
+                } else {
+                    Err(("target", Problem::DuplicateRoute))
+                }
+            });
+            if let Err((key, problem)) = checked {
+                return Err(ConfigError::Invalid {
+                    path: path.into(),
+                    line: route_line(text, i, key).unwrap_or(1),
+                    key: format!("route[{}].{key}", i + 1),
+                    problem,
+                });
+            }
+        }
         Ok(config)
     }
 
@@ -384,6 +417,17 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// The 1-based line of `key` in the `index`th `[[route]]` table (else of its header).
+fn route_line(text: &str, index: usize, key: &str) -> Option<usize> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let table = doc.get("route")?.as_array_of_tables()?.get(index)?;
+    let span = table
+        .get_key_value(key)
+        .and_then(|(k, _)| k.span())
+        .or_else(|| table.span())?;
+    Some(text[..span.start].matches('\n').count() + 1)
 }
 
 /// The 1-based line where the key at `keys` is defined, if it is.
@@ -457,6 +501,34 @@ mod tests {
         assert!(e.contains("line 4"), "{e}");
         assert!(e.contains("providers.corp.issuer"), "{e}");
         assert!(e.contains("https"), "{e}");
+    }
+
+    #[test]
+    fn routes_parse_and_their_errors_name_line_and_key() {
+        let c = parse(
+            "[[route]]\ntool = \"git\"\ntarget = \"https://git.example.com\"\naccount = \"corp\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.routes[0].tool, Tool::Git);
+        let e = parse(
+            "[[route]]\ntool = \"git\"\ntarget = \"https://a.example\"\naccount = \"corp\"\n\
+             [[route]]\ntool = \"git\"\naccount = \"corp\"\ntarget = \"http://a.example\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 8"), "{e}");
+        assert!(e.contains("route[2].target"), "{e}");
+        let dup = parse(
+            "[[route]]\ntool = \"git\"\ntarget = \"https://a.example/\"\naccount = \"a\"\n\
+             [[route]]\ntool = \"git\"\ntarget = \"https://a.example\"\naccount = \"b\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(dup.contains("already configured"), "{dup}");
+        let unknown = parse("[[route]]\ntool = \"svn\"\ntarget = \"x\"\naccount = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("line 2"), "{unknown}");
     }
 
     #[test]

@@ -49,6 +49,14 @@ pub enum Problem {
         "`exe` of rule {0} must be an absolute path (a trailing `*` matches any path that starts with the rest), or `*` for every program"
     )]
     RelativeExe(usize),
+    #[error("user name `{0}` must be non-empty, without ':' or control characters")]
+    Username(String),
+    #[error(
+        "`{0}` is no route target: give scheme, host and optional path, without user, query or fragment"
+    )]
+    Target(String),
+    #[error("a route for this tool and target is already configured")]
+    DuplicateRoute,
 }
 
 /// Checks the `[access]` table; on error, its key.

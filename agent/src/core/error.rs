@@ -28,6 +28,11 @@ pub enum CoreError {
         "provider `{provider}` still has accounts ({accounts}); log them out first with `authctl logout`"
     )]
     ProviderInUse { provider: String, accounts: String },
+    /// No `[[route]]` covers a tool's target.
+    #[error(
+        "no {tool} route for `{target}`; add one with `authctl route add {tool} {target} ACCOUNT`"
+    )]
+    NoRoute { tool: &'static str, target: String },
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
     #[error(transparent)]

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod clock;
 pub mod error;
 pub mod events;
+mod routes;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};

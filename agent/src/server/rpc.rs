@@ -423,6 +423,84 @@ impl Agent for AgentService {
             revoked: u32::try_from(revoked).unwrap_or(u32::MAX),
         }))
     }
+
+    async fn resolve_route(
+        &self,
+        request: Request<pb::ResolveRouteRequest>,
+    ) -> Result<Response<pb::Route>, Status> {
+        self.core().touch();
+        let r = request.into_inner();
+        let route = self.core().resolve_route(wire::tool(&r.tool)?, &r.target)?;
+        Ok(Response::new(wire::route(&route)))
+    }
+
+    async fn list_routes(
+        &self,
+        _r: Request<pb::ListRoutesRequest>,
+    ) -> Result<Response<pb::ListRoutesResponse>, Status> {
+        self.core().touch();
+        let routes = self
+            .core()
+            .config()
+            .routes
+            .iter()
+            .map(wire::route)
+            .collect();
+        Ok(Response::new(pb::ListRoutesResponse { routes }))
+    }
+
+    async fn add_route(
+        &self,
+        request: Request<pb::AddRouteRequest>,
+    ) -> Result<Response<pb::AddRouteResponse>, Status> {
+        let core = self.core();
+        core.touch();
+        let caller = self.caller(&request);
+        let r = request.into_inner();
+        let route = wire::new_route(r.route)?;
+        let action = format!(
+            "add {} route {} -> {}",
+            route.tool.name(),
+            route.target,
+            route.account
+        );
+        let (tool, account) = (route.tool, route.account.clone());
+        self.admin(&caller, &action, async {
+            Ok(core.add_route(route, r.replace)?)
+        })
+        .await?;
+        // The stored form (canonical target) of the route just written.
+        let stored = core
+            .config()
+            .routes
+            .iter()
+            .rev()
+            .find(|x| x.tool == tool && x.account == account)
+            .map(wire::route);
+        Ok(Response::new(pb::AddRouteResponse {
+            route: stored,
+            config_path: core.paths.config_file.display().to_string(),
+        }))
+    }
+
+    async fn remove_route(
+        &self,
+        request: Request<pb::RemoveRouteRequest>,
+    ) -> Result<Response<pb::RemoveRouteResponse>, Status> {
+        let core = self.core();
+        core.touch();
+        let caller = self.caller(&request);
+        let r = request.into_inner();
+        let tool = wire::tool(&r.tool)?;
+        let action = format!("remove {} route {}", tool.name(), r.target);
+        self.admin(&caller, &action, async {
+            Ok(core.remove_route(tool, &r.target)?)
+        })
+        .await?;
+        Ok(Response::new(pb::RemoveRouteResponse {
+            config_path: core.paths.config_file.display().to_string(),
+        }))
+    }
 }
 
 /// A grant on the wire.

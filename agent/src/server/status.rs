@@ -10,7 +10,12 @@ use crate::tokens::ServeError;
 
 fn core_code(e: &CoreError) -> Code {
     match e {
-        CoreError::NoSuchProvider(_) | CoreError::NoSuchAccount(_) => Code::NotFound,
+        CoreError::NoSuchProvider(_) | CoreError::NoSuchAccount(_) | CoreError::NoRoute { .. } => {
+            Code::NotFound
+        }
+        CoreError::Config(c) if matches!(**c, crate::config::ConfigError::NoSuchRoute { .. }) => {
+            Code::NotFound
+        }
         CoreError::NoAccountYet(_) => Code::FailedPrecondition,
         CoreError::Discovery(d) if d.is_transient() => Code::Unavailable,
         CoreError::Store(_) => Code::Unavailable,

@@ -7,7 +7,7 @@ use authctl_proto::v1 as pb;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::presets::{self, PresetError};
-use crate::config::{ProviderConfig, RedirectHost};
+use crate::config::{ProviderConfig, RedirectHost, RouteConfig, Tool};
 use crate::core::accounts::AccountRecord;
 use crate::core::events::{AccountEvent, EventKind};
 use crate::core::{Core, NewProvider};
@@ -23,6 +23,40 @@ pub enum RequestError {
     Port(u32),
     #[error("unknown redirect host value {0}")]
     RedirectHost(i32),
+    #[error("unknown tool `{0}`; routes serve: git, kubectl, docker")]
+    Tool(String),
+    #[error("the request names no route")]
+    NoRoute,
+}
+
+/// A tool's name on the wire.
+pub fn tool(name: &str) -> Result<Tool, RequestError> {
+    Tool::parse(name).ok_or_else(|| RequestError::Tool(name.to_owned()))
+}
+
+/// A configured route on the wire, with its effective user name.
+pub fn route(r: &RouteConfig) -> pb::Route {
+    pb::Route {
+        tool: r.tool.name().to_owned(),
+        target: r.target.clone(),
+        account: r.account.clone(),
+        scopes: r.scopes.clone(),
+        resource: r.resource.clone().unwrap_or_default(),
+        username: r.username(),
+    }
+}
+
+/// A route to add.
+pub fn new_route(r: Option<pb::Route>) -> Result<RouteConfig, RequestError> {
+    let r = r.ok_or(RequestError::NoRoute)?;
+    Ok(RouteConfig {
+        tool: tool(&r.tool)?,
+        target: r.target,
+        account: r.account,
+        scopes: r.scopes,
+        resource: Some(r.resource).filter(|s| !s.is_empty()),
+        username: Some(r.username).filter(|s| !s.is_empty()),
+    })
 }
 
 pub fn token_request(r: pb::GetTokenRequest) -> (TokenRequest, bool) {

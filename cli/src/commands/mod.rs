@@ -2,11 +2,16 @@
 
 pub mod access;
 pub mod agent;
+pub mod docker_credential;
 pub mod doctor;
+pub mod exec;
 pub mod generate;
+pub mod git_credential;
+pub mod kubectl_credential;
 pub mod login;
 pub mod logout;
 pub mod provider;
+pub mod route;
 pub mod status;
 pub mod token;
 

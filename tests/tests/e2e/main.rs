@@ -14,6 +14,7 @@ mod login;
 mod neighbours;
 mod service;
 mod socket;
+mod tools;
 
 use authctl_tests::{Idp, IdpOptions, TestEnv};
 

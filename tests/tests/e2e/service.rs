@@ -380,6 +380,11 @@ fn the_debian_package_holds_binaries_units_completions_and_man_page() {
             "{f} missing from:\n{list}"
         );
     }
+    assert!(
+        list.lines()
+            .any(|l| l.ends_with("./usr/bin/docker-credential-authctl -> authctl")),
+        "docker's credential helper is authctl under its name:\n{list}"
+    );
     let info = Command::new("dpkg-deb")
         .args(["-f", &deb, "Package"])
         .output()
