@@ -101,7 +101,27 @@ impl Agent for AgentService {
     ) -> Result<Response<pb::Token>, Status> {
         self.core().touch();
         let caller = self.caller(&request);
-        let (req, interactive) = wire::token_request(request.into_inner());
+        let (mut req, interactive) = wire::token_request(request.into_inner());
+        // A resource URL (`authctl mcp URL`) names the provider its zero-configuration login
+        // remembered. With none yet, an interactive caller's first login sets one up: an
+        // administrative call, as `Login` with a URL is.
+        if crate::login::is_resource(&req.account) {
+            req.account = match self.logins.provider_of_resource(&req.account) {
+                Some(provider) => provider,
+                None if interactive => {
+                    let action = format!("log in to {} (zero-configuration)", req.account);
+                    let logins = Arc::clone(&self.logins);
+                    let url = req.account.clone();
+                    self.admin(&caller, &action, async move {
+                        logins.resource_login(&url).await.map_err(Status::from)
+                    })
+                    .await?
+                }
+                None => {
+                    return Err(crate::core::CoreError::NoAccountYet(req.account).into());
+                }
+            };
+        }
         // Rules name accounts; a provider with one account is that account.
         let account = self
             .core()
