@@ -103,23 +103,27 @@ impl Agent for AgentService {
         let caller = self.caller(&request);
         let (mut req, interactive) = wire::token_request(request.into_inner());
         // A resource URL (`authctl mcp URL`) names the provider its zero-configuration login
-        // remembered. With none yet, an interactive caller's first login sets one up: an
-        // administrative call, as `Login` with a URL is.
+        // remembered. A first login for it (no provider yet, or one with no account) is shared
+        // under the URL however the callers race; setting up a provider is an administrative
+        // call, as `Login` with a URL is.
         if crate::login::is_resource(&req.account) {
-            req.account = match self.logins.provider_of_resource(&req.account) {
-                Some(provider) => provider,
+            let url = std::mem::take(&mut req.account);
+            let provider = self.logins.provider_of_resource(&url);
+            let has_account = provider
+                .as_deref()
+                .is_some_and(|p| self.core().resolve_account(p).is_ok());
+            req.account = match provider {
+                Some(p) if has_account || !interactive => p,
+                Some(_) => self.logins.resource_login(&url).await?,
                 None if interactive => {
-                    let action = format!("log in to {} (zero-configuration)", req.account);
+                    let action = format!("log in to {url} (zero-configuration)");
                     let logins = Arc::clone(&self.logins);
-                    let url = req.account.clone();
                     self.admin(&caller, &action, async move {
                         logins.resource_login(&url).await.map_err(Status::from)
                     })
                     .await?
                 }
-                None => {
-                    return Err(crate::core::CoreError::NoAccountYet(req.account).into());
-                }
+                None => return Err(crate::core::CoreError::NoAccountYet(url).into()),
             };
         }
         // Rules name accounts; a provider with one account is that account.
