@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod generate;
 pub mod login;
 pub mod logout;
+pub mod mcp;
 pub mod provider;
 pub mod status;
 pub mod token;
