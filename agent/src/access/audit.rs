@@ -207,12 +207,11 @@ fn run(rx: &Receiver<(Entry, u64)>, mut writer: Writer) {
             }
         }
         // Nothing more waiting: the lines reach the file now.
-        match rx.try_recv() {
-            Ok(line) => pending = Some(line),
-            Err(_) => {
-                let r = writer.flush();
-                report(r, &writer);
-            }
+        if let Ok(line) = rx.try_recv() {
+            pending = Some(line);
+        } else {
+            let r = writer.flush();
+            report(r, &writer);
         }
     }
 }
