@@ -277,9 +277,7 @@ enum Failure {
         status: u16,
         detail: String,
     },
-    #[error(
-        "the MCP server at {url} needs scope `{scope}`, which this login lacks: run `authctl login {url} --scope {scope}`"
-    )]
+    #[error("the MCP server at {url} still needs scope `{scope}` after a login that asked for it")]
     Scope { url: String, scope: String },
     #[error("the MCP server at {url} answered HTTP {status}{detail}")]
     Status {
@@ -364,12 +362,14 @@ impl Bridge {
         rb
     }
 
-    /// Sends `build`'s request with a token; a `401` gets one refreshed token and one retry.
+    /// Sends `build`'s request with a token. A `401` gets one refreshed token and one retry; an
+    /// `insufficient_scope` naming the scope gets one step-up login and one retry. Never more.
     async fn send_authorized(
         &self,
         build: impl Fn(&SecretString) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, Failure> {
         let mut rejected: Option<SecretString> = None;
+        let (mut refreshed, mut stepped_up) = (false, false);
         loop {
             let token = self.tokens.get(rejected.as_ref(), true).await?;
             let resp = build(&token)
@@ -377,26 +377,32 @@ impl Bridge {
                 .await
                 .map_err(|e| self.unreachable(&e))?;
             let status = resp.status();
-            let challenge = challenge(&resp);
-            let scope = challenge
-                .as_ref()
-                .filter(|c| c.is_insufficient_scope())
-                .and_then(|c| c.scope.clone());
-            if let Some(scope) = scope
-                .filter(|_| status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
-            {
-                // A refresh gives no new scope: the login has to ask for it.
-                return Err(Failure::Scope {
-                    url: self.url.to_string(),
-                    scope,
-                });
-            }
-            if status != StatusCode::UNAUTHORIZED {
+            if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
                 return Ok(resp);
             }
-            if rejected.is_some() {
+            let challenge = challenge(&resp).unwrap_or_default();
+            if challenge.is_insufficient_scope()
+                && let Some(scope) = challenge.scope.clone()
+            {
+                // A refresh gives no new scope: the login has to ask for it.
+                if stepped_up {
+                    return Err(Failure::Scope {
+                        url: self.url.to_string(),
+                        scope,
+                    });
+                }
+                eprintln!("authctl mcp: the server needs scope `{scope}`; logging in again");
+                self.tokens.step_up(&scope).await?;
+                stepped_up = true;
+                rejected = None;
+                continue;
+            }
+            if status == StatusCode::FORBIDDEN {
+                return Ok(resp);
+            }
+            if refreshed {
                 let detail = challenge
-                    .and_then(|c| c.error)
+                    .error
                     .map(|e| format!(", {}", clean(&e)))
                     .unwrap_or_default();
                 return Err(Failure::Refused {
@@ -409,6 +415,7 @@ impl Bridge {
                 "authctl mcp: the server refused the token; asking the agent for a fresh one"
             );
             rejected = Some(token);
+            refreshed = true;
         }
     }
 

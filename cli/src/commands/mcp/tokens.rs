@@ -2,7 +2,7 @@
 //! memory only while they stay valid, never shown to the host. Concurrent requests wait for one
 //! answer, so a first use opens one login however many requests the host sends at once.
 
-use authctl_client::proto::GetTokenRequest;
+use authctl_client::proto::{GetTokenRequest, LoginRequest};
 use authctl_client::secrecy::{ExposeSecret, SecretString};
 use authctl_client::{Client, ClientError};
 use tokio::sync::Mutex;
@@ -21,6 +21,8 @@ pub struct NoToken {
 struct State {
     agent: Option<Client>,
     current: Option<(SecretString, i64)>,
+    /// The account the agent served the last token from (the one a step-up logs in again).
+    account: Option<String>,
 }
 
 pub struct Tokens {
@@ -46,6 +48,7 @@ impl Tokens {
             state: Mutex::new(State {
                 agent: None,
                 current: None,
+                account: None,
             }),
         }
     }
@@ -68,19 +71,7 @@ impl Tokens {
             }
         }
         state.current = None;
-        let fail = |reason: String| NoToken {
-            target: self.target.clone(),
-            reason,
-        };
-        if state.agent.is_none() {
-            let agent = crate::commands::connect()
-                .await
-                .map_err(|e| fail(with_hint(e.message, e.hint)))?;
-            state.agent = Some(agent);
-        }
-        let Some(agent) = state.agent.as_mut() else {
-            return Err(fail("no connection to the agent".into()));
-        };
+        let mut agent = self.agent(&mut state).await?;
         let mut req = GetTokenRequest {
             account: self.account.clone(),
             resource: self.resource.clone(),
@@ -100,9 +91,74 @@ impl Tokens {
             req.force_refresh = false;
             result = agent.get_token_with(req).await;
         }
-        let t = result.map_err(|e| fail(describe(&e, &self.target)))?;
+        let t = result.map_err(|e| self.fail(describe(&e, &self.target)))?;
         state.current = Some((t.access_token.clone(), t.expires_at));
+        state.account = Some(t.account);
         Ok(t.access_token)
+    }
+
+    /// A step-up login (RFC 6750 §3.1 `insufficient_scope`): the account of the last token logs
+    /// in again asking `scope` besides its own scopes. The bridge prints the URL and opens the
+    /// browser, as `authctl login` does.
+    pub async fn step_up(&self, scope: &str) -> Result<(), NoToken> {
+        let mut state = self.state.lock().await;
+        let mut agent = self.agent(&mut state).await?;
+        let Some(account) = state.account.clone() else {
+            return Err(self.fail("no login to ask more scope of".into()));
+        };
+        let accounts = agent
+            .list_accounts()
+            .await
+            .map_err(|e| self.fail(describe(&e, &self.target)))?;
+        let mut scopes = accounts
+            .into_iter()
+            .find(|a| a.name == account)
+            .map(|a| a.scopes)
+            .unwrap_or_default();
+        for s in scope.split_whitespace() {
+            if !scopes.iter().any(|have| have == s) {
+                scopes.push(s.to_owned());
+            }
+        }
+        let req = LoginRequest {
+            provider: account,
+            scopes,
+            ..LoginRequest::default()
+        };
+        let stream = agent
+            .raw()
+            .login(req)
+            .await
+            .map_err(|s| self.fail(agent.error(s).to_string()))?
+            .into_inner();
+        let prompt = format!(
+            "authctl mcp: {} needs scope `{scope}`; to log in again with it, open this URL:",
+            self.target
+        );
+        crate::commands::login::follow(&agent, stream, false, &prompt)
+            .await
+            .map_err(|e| self.fail(with_hint(e.message, e.hint)))?;
+        state.current = None;
+        Ok(())
+    }
+
+    /// The connection to the agent (made on first use, starting an agent as other commands do).
+    async fn agent(&self, state: &mut State) -> Result<Client, NoToken> {
+        if let Some(a) = &state.agent {
+            return Ok(a.clone());
+        }
+        let agent = crate::commands::connect()
+            .await
+            .map_err(|e| self.fail(with_hint(e.message, e.hint)))?;
+        state.agent = Some(agent.clone());
+        Ok(agent)
+    }
+
+    fn fail(&self, reason: String) -> NoToken {
+        NoToken {
+            target: self.target.clone(),
+            reason,
+        }
     }
 }
 
