@@ -4,7 +4,8 @@ PyPI) starts `authctl mcp URL` as its MCP server and runs the steps named on the
     python tests/mcp/client.py AUTHCTL URL STEP...
 
 Steps: `list` (tools/list), `whoami` and `countdown` (tools/call; countdown collects its progress
-notifications), `expire` (the test server's POST /__test/expire, outside MCP). `initialize` always
+notifications), `expire` and `require-write` (the test server's POST /__test/expire and
+/__test/require-scope {"scope": "mcp:write"}, outside MCP). `initialize` always
 comes first. Prints one JSON object to stdout: {"protocol": …, "steps": [{"step", "ok", …}]}. A
 step whose request gets a JSON-RPC error records it ({"ok": false, "error": message}) and the
 run goes on; any other failure exits non-zero. The environment is passed to authctl whole.
@@ -55,11 +56,15 @@ async def run_step(session: ClientSession, step: str) -> dict:
             rec["error_result"] = bool(r.is_error)
             rec["result"] = r.content[0].text
             rec["progress"] = progress
-        elif step == "expire":
+        elif step in ("expire", "require-write"):
             base = url.rsplit("/mcp", 1)[0]
-            req = urllib.request.Request(f"{base}/__test/expire", data=b"{}", method="POST")
+            path = "expire" if step == "expire" else "require-scope"
+            body = json.dumps({"scope": "mcp:write"}).encode()
+            req = urllib.request.Request(
+                f"{base}/__test/{path}", data=body, method="POST", headers={"Content-Type": "application/json"}
+            )
             with urllib.request.urlopen(req, timeout=10) as resp:
-                rec["expired"] = json.load(resp)["expired"]
+                rec.update(json.load(resp))
         else:
             raise SystemExit(f"unknown step {step}")
     except MCPError as e:

@@ -16,8 +16,11 @@ notifications streamed on the request's event stream, then "liftoff").
 Test controls (no authorization), JSON:
     POST /__test/expire   every token seen so far is refused from now on as expired, as if its
                           lifetime had run out (a fresh one from a refresh is accepted)
-    GET  /__test/stats    {"verified", "refused", "post", "get", "delete"}: bearer checks and
-                          MCP requests by method
+    POST /__test/require-scope  {"scope": S}: from now on a token without scope S gets a 403
+                          `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` naming
+                          every scope needed (RFC 6750 §3.1), before the SDK sees the request
+    GET  /__test/stats    {"verified", "refused", "insufficient_scope", "post", "get",
+                          "delete"}: bearer checks and MCP requests by method
 """
 
 import asyncio
@@ -47,8 +50,9 @@ with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeou
 jwks = jwt.PyJWKClient(jwks_uri)
 
 expired: set[str] = set()
+required: list[str] = ["mcp:read"]
 seen: set[str] = set()
-stats = {"verified": 0, "refused": 0, "post": 0, "get": 0, "delete": 0}
+stats = {"verified": 0, "refused": 0, "insufficient_scope": 0, "post": 0, "get": 0, "delete": 0}
 
 
 def log(*args: object) -> None:
@@ -122,6 +126,27 @@ async def expire(_request: Request) -> JSONResponse:
     return JSONResponse({"expired": len(expired)})
 
 
+@server.custom_route("/__test/require-scope", methods=["POST"])
+async def require_scope(request: Request) -> JSONResponse:
+    scope = (await request.json())["scope"]
+    if scope not in required:
+        required.append(scope)
+    return JSONResponse({"required": required})
+
+
+def insufficient_scope(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the request's bearer lacks a required scope (its signature is the SDK's to check)."""
+    auth = dict(headers).get(b"authorization", b"").decode("latin-1")
+    if not auth.lower().startswith("bearer "):
+        return False
+    try:
+        claims = jwt.decode(auth[7:].strip(), options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    granted = str(claims.get("scope", "")).split()
+    return any(s not in granted for s in required)
+
+
 @server.custom_route("/__test/stats", methods=["GET"])
 async def get_stats(_request: Request) -> JSONResponse:
     return JSONResponse(stats)
@@ -136,6 +161,17 @@ async def counted(scope, receive, send):
         key = scope["method"].lower()
         if key in stats:
             stats[key] += 1
+        if insufficient_scope(scope["headers"]):
+            stats["insufficient_scope"] += 1
+            challenge = (
+                f'Bearer error="insufficient_scope", scope="{" ".join(required)}", '
+                f'resource_metadata="http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"'
+            )
+            response = JSONResponse(
+                {"error": "insufficient_scope"}, status_code=403, headers={"WWW-Authenticate": challenge}
+            )
+            await response(scope, receive, send)
+            return
     await app(scope, receive, send)
 
 

@@ -202,6 +202,29 @@ fn first_use_logs_in_once_then_the_host_calls_tools_and_outlives_an_expired_toke
     let stats = server.stats();
     assert_eq!(stats["delete"], 3, "{stats}");
     assert!(stats["get"].as_u64() >= Some(3), "{stats}");
+
+    // The server starts to require `mcp:write`: its `insufficient_scope` gets one step-up login
+    // (the bridge opens the browser, as `authctl login` does) asking it, then the call goes on.
+    let (report, stderr) = run_host(&env, &server.url, &["require-write", "whoami"]);
+    assert_eq!(
+        ok_step(&report, 0)["required"],
+        json!(["mcp:read", "mcp:write"])
+    );
+    let scope = ok_step(&report, 1)["result"]["scope"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(scope.split(' ').any(|s| s == "mcp:write"), "{scope}");
+    assert!(
+        stderr.contains("needs scope `mcp:read mcp:write`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        idp.token_calls("authorization_code"),
+        2,
+        "one step-up login"
+    );
+    assert_eq!(server.stats()["insufficient_scope"], 1);
     env.authctl(&["agent", "stop"]).ok();
 }
 
