@@ -47,8 +47,8 @@ pub struct Parser {
     line: Vec<u8>,
     /// The previous chunk ended in `\r`: a `\n` starting the next one belongs to that ending.
     after_cr: bool,
-    /// The first line has not begun yet (a leading BOM is dropped).
-    started: bool,
+    /// A line has ended (the stream's leading BOM, dropped from the first line, is behind).
+    first_line_done: bool,
     data: String,
     has_data: bool,
     event: String,
@@ -97,11 +97,6 @@ impl Parser {
     }
 
     fn push_line_bytes(&mut self, bytes: &[u8]) -> Result<(), SseError> {
-        let mut bytes = bytes;
-        if !self.started && !bytes.is_empty() {
-            self.started = true;
-            bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
-        }
         if self.line.len() + bytes.len() > MAX_LINE {
             return Err(SseError::LineTooLong);
         }
@@ -111,7 +106,12 @@ impl Parser {
 
     /// Interprets one complete line; a blank line dispatches the event being built.
     fn line_done(&mut self, line: &[u8]) -> Result<Option<Event>, SseError> {
-        self.started = true;
+        let line = if self.first_line_done {
+            line
+        } else {
+            self.first_line_done = true;
+            line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line)
+        };
         if line.is_empty() {
             return Ok(self.dispatch());
         }
