@@ -225,6 +225,32 @@ fn first_use_logs_in_once_then_the_host_calls_tools_and_outlives_an_expired_toke
         "one step-up login"
     );
     assert_eq!(server.stats()["insufficient_scope"], 1);
+
+    // Per-application authorization saw the bridge as `authctl` asking for the host (Python),
+    // and the first login as the administrative call a zero-config set-up is.
+    let r = env.authctl(&["access", "log", "--json"]);
+    r.ok();
+    let lines: Vec<Value> = r.stdout.lines().map(json).collect();
+    let handed = lines
+        .iter()
+        .find(|l| l["kind"] == "token" && l["outcome"] == "handed out")
+        .unwrap_or_else(|| panic!("no token handed out in {}", r.stdout));
+    let authctl = std::fs::canonicalize(bin("authctl")).unwrap();
+    assert_eq!(
+        handed["caller"]["process"]["exe"],
+        authctl.to_str().unwrap()
+    );
+    let host = handed["caller"]["on_behalf_of"]["exe"].as_str().unwrap();
+    assert!(host.contains("python"), "{handed}");
+    assert!(
+        lines.iter().any(|l| l["kind"] == "admin"
+            && l["action"]
+                .as_str()
+                .is_some_and(|a| a.contains("zero-configuration"))
+            && l["outcome"] == "done"),
+        "{}",
+        r.stdout
+    );
     env.authctl(&["agent", "stop"]).ok();
 }
 
