@@ -104,6 +104,8 @@ pub async fn run(a: McpArgs) -> Result<(), CliError> {
             _ = tokio::signal::ctrl_c() => break,
         };
         let Some(line) = line else { break };
+        // Finished forwards leave their results in the set until taken.
+        while tasks.try_join_next().is_some() {}
         let msg: Value = match line {
             Line::TooLong => {
                 eprintln!("authctl mcp: a message longer than {MAX_MESSAGE} bytes was dropped");
@@ -161,12 +163,15 @@ pub async fn run(a: McpArgs) -> Result<(), CliError> {
     {
         eprintln!("authctl mcp: stopped requests still running after {DRAIN:?}");
     }
+    tasks.shutdown().await;
     if let Some(e) = events {
         e.abort();
+        let _ = e.await;
     }
     bridge.end_session().await;
+    // The last sender goes with the bridge: the writer drains what is queued, then ends.
     drop(bridge);
-    let _ = writer.join();
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     Ok(())
 }
 
