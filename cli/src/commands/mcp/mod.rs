@@ -106,33 +106,8 @@ pub async fn run(a: McpArgs) -> Result<(), CliError> {
         let Some(line) = line else { break };
         // Finished forwards leave their results in the set until taken.
         while tasks.try_join_next().is_some() {}
-        let msg: Value = match line {
-            Line::TooLong => {
-                eprintln!("authctl mcp: a message longer than {MAX_MESSAGE} bytes was dropped");
-                bridge
-                    .emit(jsonrpc::error(
-                        &Value::Null,
-                        jsonrpc::PARSE_ERROR,
-                        "message too long",
-                    ))
-                    .await;
-                continue;
-            }
-            Line::Text(t) if t.iter().all(u8::is_ascii_whitespace) => continue,
-            Line::Text(t) => match serde_json::from_slice(&t) {
-                Ok(v) => v,
-                Err(e) => {
-                    eprintln!("authctl mcp: stdin carried a line that is not JSON ({e})");
-                    bridge
-                        .emit(jsonrpc::error(
-                            &Value::Null,
-                            jsonrpc::PARSE_ERROR,
-                            "parse error",
-                        ))
-                        .await;
-                    continue;
-                }
-            },
+        let Some(msg) = bridge.message(line).await else {
+            continue;
         };
         let method = jsonrpc::method(&msg).map(str::to_owned);
         match method.as_deref() {
@@ -315,6 +290,23 @@ struct Bridge {
 }
 
 impl Bridge {
+    /// The JSON-RPC message on a line of stdin; a line that is not one is answered with a parse
+    /// error (a blank line is skipped).
+    async fn message(&self, line: Line) -> Option<Value> {
+        let problem = match line {
+            Line::TooLong => format!("a message longer than {MAX_MESSAGE} bytes was dropped"),
+            Line::Text(t) if t.iter().all(u8::is_ascii_whitespace) => return None,
+            Line::Text(t) => match serde_json::from_slice(&t) {
+                Ok(v) => return Some(v),
+                Err(e) => format!("stdin carried a line that is not JSON ({e})"),
+            },
+        };
+        eprintln!("authctl mcp: {problem}");
+        let reply = jsonrpc::error(&Value::Null, jsonrpc::PARSE_ERROR, "parse error");
+        self.emit(reply).await;
+        None
+    }
+
     /// Queues one line for stdout (the writer ends only when stdout is gone, and the process
     /// with it).
     async fn emit(&self, line: String) {
