@@ -71,6 +71,9 @@ enum Command {
     Status(commands::status::StatusArgs),
     /// Forget an account: revoke its refresh token at the provider and delete its secrets
     Logout(commands::logout::LogoutArgs),
+    /// Bridge an MCP host (stdio) to a remote MCP server (Streamable HTTP), with the agent's
+    /// tokens: `"command": "authctl", "args": ["mcp", "https://mcp.example.com/mcp"]`
+    Mcp(commands::mcp::McpArgs),
     /// Add, list or remove identity providers in config.toml
     #[command(subcommand)]
     Provider(commands::provider::ProviderCommand),
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
             Command::Token(a) => commands::token::run(a).await,
             Command::Status(a) => commands::status::run(a).await,
             Command::Logout(a) => commands::logout::run(a).await,
+            Command::Mcp(a) => commands::mcp::run(a).await,
             Command::Provider(c) => commands::provider::run(c).await,
             Command::Exec(a) => commands::exec::run(a).await,
             Command::Route(c) => commands::route::run(c).await,

@@ -46,6 +46,9 @@ _authctl() {
             authctl,logout)
                 cmd="authctl__subcmd__logout"
                 ;;
+            authctl,mcp)
+                cmd="authctl__subcmd__mcp"
+                ;;
             authctl,provider)
                 cmd="authctl__subcmd__provider"
                 ;;
@@ -171,6 +174,9 @@ _authctl() {
                 ;;
             authctl__subcmd__help,logout)
                 cmd="authctl__subcmd__help__subcmd__logout"
+                ;;
+            authctl__subcmd__help,mcp)
+                cmd="authctl__subcmd__help__subcmd__mcp"
                 ;;
             authctl__subcmd__help,provider)
                 cmd="authctl__subcmd__help__subcmd__provider"
@@ -299,7 +305,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-h -V --help --version login token status logout provider exec route git-credential kubectl-credential access agent doctor generate help"
+            opts="-h -V --help --version login token status logout mcp provider exec route git-credential kubectl-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -813,7 +819,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help)
-            opts="login token status logout provider exec route git-credential kubectl-credential access agent doctor generate help"
+            opts="login token status logout mcp provider exec route git-credential kubectl-credential access agent doctor generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1120,6 +1126,20 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__help__subcmd__mcp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__help__subcmd__provider)
             opts="add list presets remove"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1322,6 +1342,28 @@ _authctl() {
             fi
             case "${prev}" in
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__mcp)
+            opts="-h -V --account --header --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -8,6 +8,9 @@
 
 use std::path::PathBuf;
 
+pub mod challenge;
+pub mod sse;
+
 /// Generated from `proto/authctl/agent/v1/agent.proto`.
 #[allow(
     clippy::all,

@@ -40,6 +40,8 @@
 //                     `WWW-Authenticate: Bearer` (clients must try the well-known URL themselves)
 //   GET /.well-known/oauth-protected-resource/mcp[-plain]   the resource metadata
 //   GET /.well-known/oauth-authorization-server              RFC 8414 alias of the discovery doc
+//   http://127.0.0.1:ANY/mcp  accepted as a resource indicator too (JWT access tokens), for the
+//                     MCP servers of tests/mcp
 // Dynamic client registration (RFC 7591) is open at POST /reg.
 
 import * as crypto from 'node:crypto';
@@ -786,6 +788,18 @@ function resourceServerInfo(indicator) {
   }
   let u;
   try { u = new URL(indicator); } catch { return undefined; }
+  // Test MCP servers of their own (tests/mcp/server.py) on a loopback port, path /mcp: JWT access
+  // tokens they verify against the JWKS, audience = the resource.
+  if (u.protocol === 'http:' && u.hostname === '127.0.0.1' && u.pathname === '/mcp'
+      && !u.search && !u.hash) {
+    return {
+      scope: MCP_SCOPES.join(' '),
+      audience: indicator,
+      accessTokenTTL: ACCESS_TOKEN_TTL,
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: 'RS256' } },
+    };
+  }
   if (u.protocol === 'https:' && (u.hostname === 'example.test' || u.hostname.endsWith('.example.test'))
       && !u.hash) {
     return {

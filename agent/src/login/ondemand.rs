@@ -140,7 +140,7 @@ impl Logins {
     }
 
     /// Logs `target` in through the browser, joining a login already running for it.
-    async fn on_demand_login(self: &Arc<Self>, target: &str) -> Result<(), LoginError> {
+    pub(super) async fn on_demand_login(self: &Arc<Self>, target: &str) -> Result<(), LoginError> {
         let core = self.core();
         // One login per account, however the callers name it (account, or provider of one).
         let key = core

@@ -7,6 +7,8 @@
 //! result is remembered as an ordinary provider in `config.toml` (with `resource`, so every
 //! request carries the RFC 8707 resource indicator), and the next login reuses it.
 
+use std::sync::Arc;
+
 use url::Url;
 
 use super::Logins;
@@ -68,6 +70,34 @@ pub fn login_scopes(
 }
 
 impl Logins {
+    /// The provider configured for the resource `url` (the one its zero-configuration login
+    /// remembered), if any.
+    #[must_use]
+    pub fn provider_of_resource(&self, url: &str) -> Option<String> {
+        self.core()
+            .config()
+            .providers
+            .iter()
+            .find(|(_, p)| {
+                p.resource
+                    .as_deref()
+                    .is_some_and(|r| resource::same_resource(url, r))
+            })
+            .map(|(name, _)| name.clone())
+    }
+
+    /// A first login to the resource `url` on demand (`GetToken` naming a resource no provider
+    /// serves yet): the zero-configuration set-up and the browser login, shared by every caller
+    /// that waits for it. Returns the provider it set up.
+    ///
+    /// # Errors
+    /// As [`Logins::login`] for a resource URL, or the on-demand cool-down.
+    pub async fn resource_login(self: &Arc<Self>, url: &str) -> Result<String, LoginError> {
+        self.on_demand_login(url).await?;
+        self.provider_of_resource(url)
+            .ok_or_else(|| crate::core::CoreError::NoAccountYet(url.to_owned()).into())
+    }
+
     /// The provider that logs in to `target` (a resource URL): the one configured with that
     /// `resource`, else a new one found and registered as described above.
     ///
@@ -82,15 +112,11 @@ impl Logins {
         })?;
         crate::config::endpoint_url(url.as_str()).map_err(LoginError::InsecureTarget)?;
         let _setup = self.resource_setup.lock().await;
-        let config = core.config();
-        if let Some((name, _)) = config.providers.iter().find(|(_, p)| {
-            p.resource
-                .as_deref()
-                .is_some_and(|r| resource::same_resource(target, r))
-        }) {
+        if let Some(name) = self.provider_of_resource(target) {
             tracing::debug!(provider = %name, resource = %target, "resource already configured");
-            return Ok(name.clone());
+            return Ok(name);
         }
+        let config = core.config();
         let failed = |reason: ResourceSetup| {
             LoginError::from(LoginFailure::Resource {
                 target: target.to_owned(),

@@ -101,7 +101,33 @@ impl Agent for AgentService {
     ) -> Result<Response<pb::Token>, Status> {
         self.core().touch();
         let caller = self.caller(&request);
-        let (req, interactive) = wire::token_request(request.into_inner());
+        let (mut req, interactive) = wire::token_request(request.into_inner());
+        // A resource URL (`authctl mcp URL`) names the provider its zero-configuration login
+        // remembered. A first login for it (no provider yet, or one with no account) is shared
+        // under the URL however the callers race; setting up a provider is an administrative
+        // call, as `Login` with a URL is.
+        let mut first_login = None;
+        if crate::login::is_resource(&req.account) {
+            let url = std::mem::take(&mut req.account);
+            let provider = self.logins.provider_of_resource(&url);
+            req.account = match provider {
+                Some(p) => {
+                    if interactive && self.core().resolve_account(&p).is_err() {
+                        first_login = Some(url);
+                    }
+                    p
+                }
+                None if interactive => {
+                    let action = format!("log in to {url} (zero-configuration)");
+                    let logins = Arc::clone(&self.logins);
+                    self.admin(&caller, &action, async move {
+                        logins.resource_login(&url).await.map_err(Status::from)
+                    })
+                    .await?
+                }
+                None => return Err(crate::core::CoreError::NoAccountYet(url).into()),
+            };
+        }
         // Rules name accounts; a provider with one account is that account.
         let account = self
             .core()
@@ -118,7 +144,14 @@ impl Agent for AgentService {
             self.access.record(&caller, ask, &verdict, "refused".into());
             return Err(Access::denied(&caller, ask, &verdict).into());
         }
-        let served = self.logins.token(&req, interactive).await;
+        // The token rules allowed it: a first login to a known resource may start.
+        let served = match first_login {
+            Some(url) => match self.logins.resource_login(&url).await {
+                Ok(_) => self.logins.token(&req, interactive).await,
+                Err(e) => Err(e),
+            },
+            None => self.logins.token(&req, interactive).await,
+        };
         let outcome = match &served {
             Ok(_) => "handed out".to_owned(),
             Err(e) => format!("failed: {e}"),

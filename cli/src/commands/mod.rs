@@ -10,6 +10,7 @@ pub mod git_credential;
 pub mod kubectl_credential;
 pub mod login;
 pub mod logout;
+pub mod mcp;
 pub mod provider;
 pub mod route;
 pub mod status;

@@ -11,6 +11,7 @@ mod hostile;
 mod interop;
 mod lifecycle;
 mod login;
+mod mcp;
 mod neighbours;
 mod service;
 mod socket;
