@@ -3,7 +3,25 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{ProviderConfig, RedirectHost};
+use crate::config::{ProviderConfig, RedirectHost, Tool};
+
+/// The routes a provider built from `preset` serves unless the user routes the target elsewhere:
+/// git over HTTPS at the forge the preset names (GitHub: `https://github.com`; GitLab: its
+/// `base_url`, default `https://gitlab.com`).
+#[must_use]
+pub fn default_routes(preset: &str, args: &BTreeMap<String, String>) -> Vec<(Tool, String)> {
+    match preset {
+        "github" => vec![(Tool::Git, "https://github.com".to_owned())],
+        "gitlab" => vec![(
+            Tool::Git,
+            args.get("base_url").filter(|u| !u.is_empty()).map_or_else(
+                || "https://gitlab.com".to_owned(),
+                |u| u.trim_end_matches('/').to_owned(),
+            ),
+        )],
+        _ => Vec::new(),
+    }
+}
 
 /// A preset: its name, what it is, and which arguments it needs.
 #[derive(Debug, Clone, Copy)]
@@ -212,6 +230,23 @@ mod tests {
         kv.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn forge_presets_route_git_at_their_forge_by_default() {
+        assert_eq!(
+            default_routes("github", &args(&[])),
+            vec![(Tool::Git, "https://github.com".to_owned())]
+        );
+        assert_eq!(
+            default_routes("gitlab", &args(&[])),
+            vec![(Tool::Git, "https://gitlab.com".to_owned())]
+        );
+        assert_eq!(
+            default_routes("gitlab", &args(&[("base_url", "https://git.example.org/")])),
+            vec![(Tool::Git, "https://git.example.org".to_owned())]
+        );
+        assert!(default_routes("okta", &args(&[("domain", "x.okta.com")])).is_empty());
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct NewProvider {
     pub replace: bool,
     /// A comment written above the table.
     pub comment: Option<String>,
+    /// Routes the provider serves by default (its preset's): each is added, to the provider's
+    /// name, unless a route for the same tool and target exists.
+    pub default_routes: Vec<(config::Tool, String)>,
 }
 
 impl Core {
@@ -302,6 +305,23 @@ impl Core {
         }
         self.set_config(config);
         tracing::info!(provider = %new.name, "provider added");
+        for (tool, target) in new.default_routes {
+            let route = config::RouteConfig {
+                tool,
+                target: target.clone(),
+                account: new.name.clone(),
+                scopes: Vec::new(),
+                resource: None,
+                username: None,
+            };
+            match self.add_route(route, false) {
+                Ok(()) => {}
+                Err(CoreError::Config(e)) if matches!(*e, ConfigError::RouteExists { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(provider = %new.name, tool = tool.name(), %target, error = %e, "could not add the preset's default route");
+                }
+            }
+        }
         Ok(has_secret)
     }
 

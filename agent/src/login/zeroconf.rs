@@ -199,6 +199,7 @@ impl Logins {
             comment: Some(format!(
                 "Registered by `authctl login {url}` (RFC 7591 dynamic client registration)."
             )),
+            default_routes: Vec::new(),
         })
         .await?;
         tracing::info!(provider = %name, resource = %target, authorization_server = %issuer, %client_id, "registered a client for the resource");

@@ -196,6 +196,7 @@ pub fn store_kind(kind: &str) -> pb::SecretStoreKind {
 /// # Errors
 /// A preset that cannot be built, a redirect port that is not a port, an unknown redirect host.
 pub fn new_provider(r: pb::AddProviderRequest) -> Result<NewProvider, RequestError> {
+    let mut default_routes = Vec::new();
     let mut p = if r.preset.is_empty() {
         ProviderConfig {
             client_id: r.client_id.clone(),
@@ -203,6 +204,7 @@ pub fn new_provider(r: pb::AddProviderRequest) -> Result<NewProvider, RequestErr
         }
     } else {
         let args = r.preset_args.into_iter().collect();
+        default_routes = presets::default_routes(&r.preset, &args);
         presets::build(&r.preset, &args, &r.client_id)?
     };
     if !r.scopes.is_empty() {
@@ -255,6 +257,7 @@ pub fn new_provider(r: pb::AddProviderRequest) -> Result<NewProvider, RequestErr
             .map(SecretString::from),
         replace: r.replace,
         comment: None,
+        default_routes,
     })
 }
 

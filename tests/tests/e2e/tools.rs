@@ -780,3 +780,51 @@ fn docker_credential_helper_get_list_store_erase() {
                 .is_some_and(|e| e.ends_with("/authctl"))
     }));
 }
+
+/// The forge presets know where they serve git: `provider add --preset github` routes
+/// `https://github.com` to the new provider (its one account, once logged in), unless a route for
+/// that target exists; git gets no token while nobody has logged in.
+#[test]
+fn forge_presets_route_git_to_their_forge_unless_a_route_exists() {
+    let env = TestEnv::new();
+    let _agent = env.spawn_agent();
+    let routes =
+        |env: &TestEnv| super::json(&env.authctl(&["route", "list", "--json"]).ok().stdout);
+    env.authctl(&[
+        "provider",
+        "add",
+        "gh",
+        "--preset",
+        "github",
+        "--client-id",
+        "Iv1.0123456789abcdef",
+    ])
+    .ok();
+    let r = routes(&env);
+    assert_eq!(r.as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(
+        (&r[0]["tool"], &r[0]["target"], &r[0]["account"]),
+        (&"git".into(), &"https://github.com".into(), &"gh".into()),
+        "{r}"
+    );
+    // A second GitHub provider does not take the route over.
+    env.authctl(&[
+        "provider",
+        "add",
+        "gh-work",
+        "--preset",
+        "github",
+        "--client-id",
+        "Iv1.fedcba9876543210",
+    ])
+    .ok();
+    let again = routes(&env);
+    assert_eq!(again, r, "the first route stays");
+    // git asks before any login: no password, and a message on stderr.
+    let ask = env.authctl_stdin(
+        &["git-credential", "get"],
+        "protocol=https\nhost=github.com\npath=o/r.git\n",
+    );
+    assert!(!ask.stdout.contains("password="), "{}", ask.stdout);
+    assert!(!ask.stderr.trim().is_empty());
+}
