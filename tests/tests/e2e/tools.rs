@@ -36,15 +36,7 @@ impl GitServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start tests/tools/git-http-server (python3)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .expect("PORT line")
-            .to_owned();
+        let port = announced_port(&mut child);
         Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -55,6 +47,18 @@ impl GitServer {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The port a test server (`tests/tools/*`) announces as its first stdout line, `PORT N`.
+fn announced_port(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("PORT ")
+        .expect("PORT line")
+        .to_owned()
 }
 
 impl Drop for GitServer {
@@ -524,15 +528,7 @@ impl KubeServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start tests/tools/fake-kube-apiserver (python3)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .expect("PORT line")
-            .to_owned();
+        let port = announced_port(&mut child);
         Self {
             child,
             server: format!("https://127.0.0.1:{port}"),
