@@ -91,9 +91,30 @@ impl Entry {
 /// Where lines go.
 #[derive(Clone)]
 pub struct Audit {
-    tx: SyncSender<(Entry, u64)>,
+    tx: SyncSender<Line>,
+    /// The last line sent and its repeats, shared with the writer.
+    state: Arc<Mutex<State>>,
     /// Warnings about dropped lines, at most one a second.
     dropped: Arc<Mutex<crate::ratelog::LogGate>>,
+}
+
+/// A line for the writer: the entry, the size past which the log rotates, and its number (0: a
+/// summary line).
+type Line = (Entry, u64, u64);
+
+/// The line last sent: repeats of it within [`WINDOW`] are counted here, by the requests
+/// themselves, and never reach the writer (a flood costs no thread wake-up per request).
+#[derive(Default)]
+struct State {
+    last: Option<Last>,
+    sent: u64,
+}
+
+struct Last {
+    entry: Entry,
+    at: Instant,
+    copies: u64,
+    seq: u64,
 }
 
 /// Lines waiting for the writer; more are dropped (with a warning in the agent's log).
@@ -106,36 +127,76 @@ impl Audit {
     /// Starts the writer thread for `path`.
     #[must_use]
     pub fn start(path: PathBuf) -> Self {
-        let (tx, rx) = sync_channel::<(Entry, u64)>(QUEUE);
-        let spawned = std::thread::Builder::new()
-            .name("audit-log".into())
-            .spawn(move || run(&rx, Writer::new(path, 4 << 20)));
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start the audit log writer; nothing will be logged");
-        }
-        Self::over(tx)
+        Self::spawn(path).0
     }
 
-    fn over(tx: SyncSender<(Entry, u64)>) -> Self {
-        Self {
+    /// Starts the writer thread for `path`; its handle, when it started.
+    fn spawn(path: PathBuf) -> (Self, Option<std::thread::JoinHandle<()>>) {
+        let (tx, rx) = sync_channel::<Line>(QUEUE);
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = Arc::clone(&state);
+        let spawned = std::thread::Builder::new()
+            .name("audit-log".into())
+            .spawn(move || run(&rx, &shared, Writer::new(path, 4 << 20)));
+        let handle = match spawned {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the audit log writer; nothing will be logged");
+                None
+            }
+        };
+        let audit = Self {
             tx,
+            state,
             dropped: Arc::new(Mutex::new(crate::ratelog::LogGate::new())),
-        }
+        };
+        (audit, handle)
     }
 
     /// A writer that drops everything (unit tests).
     #[cfg(test)]
     #[must_use]
     pub fn discard() -> Self {
-        let (tx, rx) = sync_channel::<(Entry, u64)>(QUEUE);
+        let (tx, rx) = sync_channel::<Line>(QUEUE);
         std::thread::spawn(move || while rx.recv().is_ok() {});
-        Self::over(tx)
+        Self {
+            tx,
+            state: Arc::default(),
+            dropped: Arc::new(Mutex::new(crate::ratelog::LogGate::new())),
+        }
     }
 
-    /// Records `entry`, rotating the log past `max_bytes` (never waits; a full queue drops it
-    /// with a warning).
+    /// Records `entry`, rotating the log past `max_bytes`. Never waits for the disk: a repeat of
+    /// the line before is only counted, a new line is queued for the writer (a full queue drops
+    /// it with a warning).
     pub fn record(&self, entry: Entry, max_bytes: u64) {
-        if self.tx.try_send((entry, max_bytes)).is_err()
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(last) = &mut state.last
+            && last.at.elapsed() < WINDOW
+            && last.entry.same(&entry)
+        {
+            last.copies += 1;
+            last.entry.time = entry.time;
+            return;
+        }
+        let summary = summary(state.last.take());
+        state.sent += 1;
+        let seq = state.sent;
+        state.last = Some(Last {
+            entry: entry.clone(),
+            at: Instant::now(),
+            copies: 0,
+            seq,
+        });
+        // Sent under the lock, so that lines reach the writer in the order they were counted.
+        if let Some(summary) = summary {
+            self.send((summary, max_bytes, 0));
+        }
+        self.send((entry, max_bytes, seq));
+    }
+
+    fn send(&self, line: Line) {
+        if self.tx.try_send(line).is_err()
             && let Some(n) = self
                 .dropped
                 .lock()
@@ -150,9 +211,9 @@ impl Audit {
     }
 }
 
-/// The writer thread: writes lines as they come, counts repeats, flushes whenever the queue is
-/// empty.
-fn run(rx: &Receiver<(Entry, u64)>, mut writer: Writer) {
+/// The writer thread: writes lines as they come, flushes whenever the queue is empty, and once
+/// the window of the last line written has passed, writes the summary of its repeats.
+fn run(rx: &Receiver<Line>, state: &Mutex<State>, mut writer: Writer) {
     let mut failing = crate::ratelog::LogGate::new();
     let mut report = |r: std::io::Result<()>, w: &Writer| {
         if let Err(e) = r
@@ -161,43 +222,65 @@ fn run(rx: &Receiver<(Entry, u64)>, mut writer: Writer) {
             tracing::warn!(path = %w.path.display(), error = %e, suppressed = n, "could not write the audit log");
         }
     };
-    // The last line written, when it was, and the copies of it not written since.
-    let mut last: Option<(Entry, Instant, u64)> = None;
+    // The number of the last line written, and when its window ends.
+    let mut watching: Option<(u64, Instant)> = None;
     // A line already taken off the queue (while looking whether it was empty).
     let mut pending = None;
     loop {
-        let next = match (pending.take(), &last) {
+        let next = match (pending.take(), watching) {
             (Some(line), _) => Ok(line),
-            (None, Some((_, at, _))) => rx.recv_timeout(WINDOW.saturating_sub(at.elapsed())),
+            (None, Some((_, until))) => {
+                rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+            }
             (None, None) => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match next {
-            Ok((entry, max_bytes)) => {
+            Ok((entry, max_bytes, seq)) => {
                 writer.max_bytes = max_bytes;
-                if let Some((prev, at, copies)) = &mut last
-                    && at.elapsed() < WINDOW
-                    && prev.same(&entry)
-                {
-                    *copies += 1;
-                    prev.time = entry.time;
+                if seq > 0 {
+                    watching = Some((seq, Instant::now() + WINDOW));
+                }
+                let r = writer.write(&entry);
+                report(r, &writer);
+                // Nothing more waiting: the lines reach the file now.
+                if let Ok(line) = rx.try_recv() {
+                    pending = Some(line);
                 } else {
-                    if let Some(summary) = summary(last.take()) {
-                        let r = writer.write(&summary);
-                        report(r, &writer);
-                    }
-                    let r = writer.write(&entry);
+                    let r = writer.flush();
                     report(r, &writer);
-                    last = Some((entry, Instant::now(), 0));
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                if let Some(summary) = summary(last.take()) {
-                    let r = writer.write(&summary);
-                    report(r, &writer);
+                let Some((seq, _)) = watching else { continue };
+                let mut shared = state.lock().unwrap_or_else(PoisonError::into_inner);
+                match &shared.last {
+                    // Its window has passed: its repeats are summed up; the next copy is a new
+                    // line.
+                    Some(last) if last.seq == seq && last.at.elapsed() >= WINDOW => {
+                        let done = summary(shared.last.take());
+                        drop(shared);
+                        watching = None;
+                        if let Some(summary) = done {
+                            let r = writer.write(&summary).and_then(|()| writer.flush());
+                            report(r, &writer);
+                        }
+                    }
+                    Some(last) if last.seq == seq => {
+                        watching = Some((seq, last.at + WINDOW));
+                    }
+                    // A newer line is on its way.
+                    _ => watching = None,
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
-                if let Some(summary) = summary(last.take()) {
+                let done = summary(
+                    state
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .last
+                        .take(),
+                );
+                if let Some(summary) = done {
                     let r = writer.write(&summary);
                     report(r, &writer);
                 }
@@ -206,21 +289,15 @@ fn run(rx: &Receiver<(Entry, u64)>, mut writer: Writer) {
                 return;
             }
         }
-        // Nothing more waiting: the lines reach the file now.
-        if let Ok(line) = rx.try_recv() {
-            pending = Some(line);
-        } else {
-            let r = writer.flush();
-            report(r, &writer);
-        }
     }
 }
 
 /// The summary line of the copies not written, if any.
-fn summary(last: Option<(Entry, Instant, u64)>) -> Option<Entry> {
-    let (mut entry, _, copies) = last?;
-    (copies > 0).then(|| {
-        entry.repeated = copies;
+fn summary(last: Option<Last>) -> Option<Entry> {
+    let last = last?;
+    (last.copies > 0).then(|| {
+        let mut entry = last.entry;
+        entry.repeated = last.copies;
         entry
     })
 }
@@ -346,11 +423,7 @@ mod tests {
     fn a_flood_of_one_request_is_one_line_and_a_count() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("access.log");
-        let (tx, rx) = sync_channel(QUEUE);
-        let writer = std::thread::spawn({
-            let path = path.clone();
-            move || run(&rx, Writer::new(path, 4 << 20))
-        });
+        let (audit, writer) = Audit::spawn(path.clone());
         let caller = Arc::new(Caller::default());
         let e = |account: &str| Entry {
             account: account.into(),
@@ -358,11 +431,13 @@ mod tests {
             ..entry(0)
         };
         for _ in 0..1000 {
-            tx.send((e("a"), 4 << 20)).unwrap();
+            audit.record(e("a"), 4 << 20);
         }
-        tx.send((e("b"), 4 << 20)).unwrap();
-        drop(tx);
-        writer.join().unwrap();
+        // The repeats were counted by the callers: the writer got one line.
+        assert_eq!(audit.state.lock().unwrap().sent, 1);
+        audit.record(e("b"), 4 << 20);
+        drop(audit);
+        writer.unwrap().join().unwrap();
         let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
             .unwrap()
             .lines()
@@ -378,5 +453,42 @@ mod tests {
             (&"a".into(), &999.into())
         );
         assert_eq!(lines[2]["account"], "b");
+    }
+
+    #[test]
+    fn repeats_are_summed_up_when_their_window_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let (audit, writer) = Audit::spawn(path.clone());
+        let caller = Arc::new(Caller::default());
+        let e = || Entry {
+            caller: Arc::clone(&caller),
+            ..entry(7)
+        };
+        for _ in 0..5 {
+            audit.record(e(), 4 << 20);
+        }
+        // The writer writes the summary on its own once the window has passed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let lines = loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() >= 2 || Instant::now() > deadline {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let lines: Vec<serde_json::Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[1]["repeated"], 4);
+        // The next copy, after the window, is a line of its own again.
+        audit.record(e(), 4 << 20);
+        drop(audit);
+        writer.unwrap().join().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(!text.lines().last().unwrap().contains("repeated"));
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -45,8 +46,9 @@ pub struct Caller {
     /// program's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_behalf_of: Option<Program>,
-    /// The ancestors of the process, nearest first (pid and executable), for the audit log.
-    pub parents: Vec<(u32, String)>,
+    /// The ancestors of the process, nearest first (pid and executable), for the audit log and
+    /// prompts.
+    pub parents: Parents,
     /// The process ended (or its PID was recycled) before it could be attested.
     pub gone: bool,
 }
@@ -81,12 +83,50 @@ impl Caller {
     }
 }
 
+/// The ancestors of a caller, nearest first, at most [`MAX_PARENTS`]: those attestation had to
+/// read (the program that ran the CLI), then the rest read when first needed — by the audit
+/// writer or a prompt, off the request path — since no decision depends on them.
+#[derive(Debug, Clone, Default)]
+pub struct Parents {
+    /// Read at attestation.
+    known: Vec<(u32, String)>,
+    /// Where the chain goes on from the last known one.
+    next: Option<u32>,
+    all: std::sync::OnceLock<Vec<(u32, String)>>,
+}
+
+/// How many ancestors a caller's chain names.
+const MAX_PARENTS: usize = 4;
+
+impl Parents {
+    /// The chain (read now, if it was not yet).
+    pub fn get(&self) -> &[(u32, String)] {
+        self.all.get_or_init(|| {
+            let mut all = self.known.clone();
+            let mut next = self.next;
+            while let Some(pid) = next.filter(|p| *p > 1 && all.len() < MAX_PARENTS) {
+                let Some(dir) = ProcDir::open(pid) else { break };
+                all.push((pid, dir.exe()));
+                next = dir.stat().map(|s| s.ppid);
+            }
+            all
+        })
+    }
+}
+
+impl Serialize for Parents {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(s)
+    }
+}
+
 impl Caller {
     /// The parent chain, nearest first: `/usr/bin/bash (pid 10) ← /usr/sbin/sshd (pid 5)`.
     #[must_use]
     pub fn chain(&self) -> String {
         let parents: Vec<String> = self
             .parents
+            .get()
             .iter()
             .map(|(pid, exe)| format!("{} (pid {pid})", if exe.is_empty() { "?" } else { exe }))
             .collect();
@@ -152,19 +192,22 @@ impl Attestor {
         };
         let (process, mut next) = self.program(pid, hash);
         let before = process.start_time;
-        let mut parents = Vec::new();
+        let mut known = Vec::new();
         let mut on_behalf_of = None;
-        while let Some(parent) = next.filter(|p| *p > 1 && parents.len() < 4) {
-            if parents.is_empty() && self.is_cli(&process.exe) {
-                let (program, grandparent) = self.program(parent, hash);
-                parents.push((parent, program.exe.clone()));
-                on_behalf_of = Some(program);
-                next = grandparent;
-            } else {
-                parents.push((parent, exe_of(parent)));
-                next = stat_of(parent).map(|s| s.ppid);
-            }
+        // The CLI's requests are its caller's: that one is read now, the rest of the chain later.
+        if let Some(parent) = next.filter(|p| *p > 1)
+            && self.is_cli(&process.exe)
+        {
+            let (program, grandparent) = self.program(parent, hash);
+            known.push((parent, program.exe.clone()));
+            on_behalf_of = Some(program);
+            next = grandparent;
         }
+        let parents = Parents {
+            known,
+            next,
+            all: std::sync::OnceLock::new(),
+        };
         // The PID still names the process that connected: the pidfd says it has not exited (and
         // so its PID was not recycled); without one, its start time is still the one read first.
         let gone = before.is_none()
@@ -200,13 +243,22 @@ impl Attestor {
 
     /// The program `pid` runs, and its parent's pid.
     fn program(&self, pid: u32, hash: bool) -> (Program, Option<u32>) {
-        let exe = exe_of(pid);
-        let stat = stat_of(pid);
+        let Some(dir) = ProcDir::open(pid) else {
+            return (
+                Program {
+                    pid,
+                    ..Program::default()
+                },
+                None,
+            );
+        };
+        let exe = dir.exe();
+        let stat = dir.stat();
         let program = Program {
             pid,
             exe_sha256: if hash { self.digest(pid) } else { None },
-            unit: unit_of(pid),
-            script: script_of(pid, &exe),
+            unit: dir.unit(),
+            script: dir.script(&exe),
             start_time: stat.map(|s| s.start_time),
             exe,
         };
@@ -246,10 +298,75 @@ impl Attestor {
     }
 }
 
-fn exe_of(pid: u32) -> String {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
+/// A process's `/proc/PID` directory, opened once: its files are then looked up relative to it
+/// (no path walk through `/proc` per file), read with one `read` each into a small buffer.
+struct ProcDir(OwnedFd);
+
+impl ProcDir {
+    fn open(pid: u32) -> Option<Self> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        rustix::fs::open(format!("/proc/{pid}"), flags, Mode::empty())
+            .ok()
+            .map(Self)
+    }
+
+    /// The target of the link `name` (`exe`, `cwd`).
+    fn link(&self, name: &str) -> Option<PathBuf> {
+        let target = rustix::fs::readlinkat(&self.0, name, Vec::new()).ok()?;
+        Some(PathBuf::from(std::ffi::OsString::from_vec(
+            target.into_bytes(),
+        )))
+    }
+
+    /// The executable (empty: unknown).
+    fn exe(&self) -> String {
+        self.link("exe")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The file `name`, whole (procfs files of one record come in one `read`).
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::openat(
+            &self.0,
+            name,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let mut buf = vec![0; 4096];
+        let mut len = 0;
+        loop {
+            let n = rustix::io::read(&fd, &mut buf[len..]).ok()?;
+            len += n;
+            // A short read of a procfs file is its end.
+            if n == 0 || len < buf.len() {
+                break;
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+        buf.truncate(len);
+        Some(buf)
+    }
+
+    fn stat(&self) -> Option<Stat> {
+        Stat::parse(&String::from_utf8_lossy(&self.read("stat")?))
+    }
+
+    fn unit(&self) -> Option<String> {
+        unit_from_cgroup(&String::from_utf8_lossy(&self.read("cgroup")?))
+    }
+
+    /// For an interpreter (`exe`): the script it runs.
+    fn script(&self, exe: &str) -> Option<String> {
+        family(exe)?;
+        let raw = self.read("cmdline")?;
+        let text = String::from_utf8_lossy(&raw);
+        let args: Vec<&str> = text.split('\0').filter(|a| !a.is_empty()).collect();
+        script_from_args(exe, &args, &self.link("cwd")?)
+    }
 }
 
 /// What the agent reads of `/proc/PID/stat`.
@@ -261,15 +378,20 @@ struct Stat {
     start_time: u64,
 }
 
-/// `/proc/PID/stat`, read once; the fields are counted after the command name (which may hold
-/// spaces and parentheses).
+impl Stat {
+    /// The fields are counted after the command name (which may hold spaces and parentheses).
+    fn parse(text: &str) -> Option<Self> {
+        let mut fields = text[text.rfind(')')? + 1..].split_ascii_whitespace();
+        Some(Self {
+            ppid: fields.nth(1)?.parse().ok()?,
+            start_time: fields.nth(17)?.parse().ok()?,
+        })
+    }
+}
+
+/// `/proc/PID/stat`, read once.
 fn stat_of(pid: u32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = text[text.rfind(')')? + 1..].split_ascii_whitespace();
-    Some(Stat {
-        ppid: fields.nth(1)?.parse().ok()?,
-        start_time: fields.nth(17)?.parse().ok()?,
-    })
+    ProcDir::open(pid)?.stat()
 }
 
 /// The systemd unit from the cgroup path (`…/app-foo.service`), if any.
@@ -283,10 +405,6 @@ pub fn unit_from_cgroup(text: &str) -> Option<String> {
                 .is_some_and(|e| e == "service" || e == "scope")
         })
         .map(str::to_owned)
-}
-
-fn unit_of(pid: u32) -> Option<String> {
-    unit_from_cgroup(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)
 }
 
 /// The interpreters whose script is attributed, each with its options that take a value (the
@@ -350,15 +468,6 @@ pub fn script_from_args(exe: &str, args: &[&str], cwd: &Path) -> Option<String> 
         .then(|| std::fs::canonicalize(path).ok())
         .flatten()
         .map(|p| p.display().to_string())
-}
-
-fn script_of(pid: u32, exe: &str) -> Option<String> {
-    family(exe)?;
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let text = String::from_utf8_lossy(&raw);
-    let args: Vec<&str> = text.split('\0').filter(|a| !a.is_empty()).collect();
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
-    script_from_args(exe, &args, &cwd)
 }
 
 /// Whether the pidfd's process has exited (its pidfd polls readable then).
@@ -495,7 +604,7 @@ mod tests {
             );
             assert_eq!(c.process.exe_sha256.as_ref().map(String::len), Some(64));
             assert!(c.on_behalf_of.is_none());
-            assert!(!c.parents.is_empty());
+            assert!(!c.parents.get().is_empty());
         }
     }
 

@@ -97,9 +97,10 @@ impl Access {
 
     /// Decides `ask` from `caller`: by the policy, a remembered grant, or the user's answer.
     pub async fn authorize(&self, caller: &Caller, ask: Ask<'_>) -> Verdict {
-        let settings = self.core.config().access.clone();
+        let config = self.core.config();
+        let settings = &config.access;
         let program = caller.program();
-        let (decision, by) = policy::decide(&settings, program, ask);
+        let (decision, by) = policy::decide(settings, program, ask);
         match decision {
             Decision::Allow => Verdict {
                 allowed: true,
@@ -129,7 +130,7 @@ impl Access {
                         by: "the caller ended before it could be identified".into(),
                     };
                 }
-                let answer = self.prompt(caller, ask, &settings).await;
+                let answer = self.prompt(caller, ask, settings).await;
                 self.verdict(answer, program, ask, now, settings.remember_seconds)
             }
         }
