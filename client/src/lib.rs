@@ -12,14 +12,17 @@
 //! # Ok(()) }
 //! ```
 
+mod conn;
+
 use std::path::{Path, PathBuf};
 
 pub use authctl_proto::v1 as proto;
 use authctl_proto::v1::agent_client::AgentClient;
+pub use conn::Connection;
 /// Re-exported so callers can `expose_secret()` a token without a direct dependency.
 pub use secrecy;
 use secrecy::SecretString;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 /// What can go wrong talking to the agent.
@@ -108,10 +111,11 @@ impl From<proto::Token> for Token {
     }
 }
 
-/// A connection to the agent. Cheap to clone; clones share the connection.
+/// A connection to the agent. Cheap to clone; clones share the connection. A connection that
+/// closed (the agent restarted) is dialled again on the next call.
 #[derive(Debug, Clone)]
 pub struct Client {
-    inner: AgentClient<Channel>,
+    inner: AgentClient<Connection>,
     path: PathBuf,
 }
 
@@ -133,37 +137,27 @@ pub async fn connect_default() -> Result<Client, ClientError> {
 /// # Errors
 /// No agent answers there, the socket is not ours, or the agent runs as another user.
 pub async fn connect(path: &Path) -> Result<Client, ClientError> {
-    let owner = rustix::process::getuid().as_raw();
-    let socket = path.to_owned();
-    let connector = tower::service_fn(move |_: tonic::transport::Uri| {
-        let socket = socket.clone();
-        async move {
-            let stream = tokio::net::UnixStream::connect(&socket).await?;
-            let agent = stream.peer_cred()?.uid();
-            if agent != owner {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    ForeignAgent { agent, owner },
-                ));
-            }
-            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-        }
-    });
-    // The socket is not an HTTP origin: the authority only has to be valid.
-    let channel = Endpoint::from_static("http://localhost")
-        .connect_with_connector(connector)
+    let connection = Connection::open(path)
         .await
-        .map_err(|e| classify(path, &e))?;
+        .map_err(|e| classify(path, &*e))?;
     Ok(Client {
-        inner: AgentClient::new(channel),
+        inner: with_origin(connection),
         path: path.to_owned(),
     })
+}
+
+/// The socket is not an HTTP origin: the authority only has to be valid.
+fn with_origin(connection: Connection) -> AgentClient<Connection> {
+    AgentClient::with_origin(
+        connection,
+        tonic::codegen::http::Uri::from_static("http://localhost"),
+    )
 }
 
 /// The process listening on the socket runs as another user.
 #[derive(Debug, thiserror::Error)]
 #[error("the process serving this socket runs as uid {agent}, not as you (uid {owner})")]
-struct ForeignAgent {
+pub(crate) struct ForeignAgent {
     agent: u32,
     owner: u32,
 }
@@ -201,7 +195,7 @@ fn classify(path: &Path, e: &(dyn std::error::Error + 'static)) -> ClientError {
 #[must_use]
 pub fn from_channel(channel: Channel) -> Client {
     Client {
-        inner: AgentClient::new(channel),
+        inner: with_origin(Connection::over(channel)),
         path: PathBuf::new(),
     }
 }
@@ -299,7 +293,7 @@ impl Client {
     }
 
     /// The generated gRPC client, for every other call.
-    pub fn raw(&mut self) -> &mut AgentClient<Channel> {
+    pub fn raw(&mut self) -> &mut AgentClient<Connection> {
         &mut self.inner
     }
 
