@@ -38,6 +38,10 @@ enum State {
     /// Closed: dialled again when a call comes.
     Closed,
     Dialing(Dial),
+    /// Dialling failed: the call that waited for it gets the error (tonic keeps a call's error
+    /// as the status's source, where the client tells "not running" from other failures; an
+    /// error of `poll_ready` would reach the caller as text only).
+    Failed(Option<BoxError>),
     /// A caller's own tonic channel ([`crate::from_channel`]).
     Channel(Channel),
 }
@@ -48,6 +52,7 @@ impl std::fmt::Debug for Connection {
             State::Ready(_) => "ready",
             State::Closed => "closed",
             State::Dialing(_) => "dialing",
+            State::Failed(_) => "failed",
             State::Channel(_) => "channel",
         };
         f.debug_struct("Connection")
@@ -62,7 +67,7 @@ impl Clone for Connection {
         let state = match &self.state {
             State::Ready(send) => State::Ready(send.clone()),
             State::Channel(channel) => State::Channel(channel.clone()),
-            State::Closed | State::Dialing(_) => State::Closed,
+            State::Closed | State::Dialing(_) | State::Failed(_) => State::Closed,
         };
         Self {
             state,
@@ -131,6 +136,7 @@ impl tower::Service<http::Request<Body>> for Connection {
                 State::Channel(channel) => {
                     return tower::Service::poll_ready(channel, cx).map_err(Into::into);
                 }
+                State::Failed(_) => return Poll::Ready(Ok(())),
                 State::Ready(_) | State::Closed => match &self.path {
                     Some(path) => {
                         self.state = State::Dialing(std::sync::Mutex::new(Box::pin(dial(
@@ -148,8 +154,8 @@ impl tower::Service<http::Request<Body>> for Connection {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(send)) => self.state = State::Ready(send),
                     Poll::Ready(Err(e)) => {
-                        self.state = State::Closed;
-                        return Poll::Ready(Err(e));
+                        self.state = State::Failed(Some(e));
+                        return Poll::Ready(Ok(()));
                     }
                 },
             }
@@ -165,6 +171,14 @@ impl tower::Service<http::Request<Body>> for Connection {
             State::Channel(channel) => {
                 let answer = tower::Service::call(channel, req);
                 Box::pin(async move { Ok(answer.await?) })
+            }
+            State::Failed(e) => {
+                let e = e
+                    .take()
+                    .unwrap_or_else(|| "the connection is closed".into());
+                // The next call dials again.
+                self.state = State::Closed;
+                Box::pin(async { Err(e) })
             }
             State::Closed | State::Dialing(_) => {
                 Box::pin(async { Err("call before the connection was ready".into()) })

@@ -191,6 +191,22 @@ fn classify(path: &Path, e: &(dyn std::error::Error + 'static)) -> ClientError {
     ClientError::NotRunning { path, reason }
 }
 
+/// Whether `e` is a failed dial: nothing listens on the socket (any more).
+fn redial_failed(mut e: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            );
+        }
+        match e.source() {
+            Some(next) => e = next,
+            None => return false,
+        }
+    }
+}
+
 /// Wraps an existing channel (for custom transports or tests).
 #[must_use]
 pub fn from_channel(channel: Channel) -> Client {
@@ -230,13 +246,14 @@ impl Client {
                 s.code(),
                 Code::Unknown | Code::Unavailable | Code::Cancelled
             );
-        if transport {
-            ClientError::Transport {
+        match std::error::Error::source(&s) {
+            // Dialling again after the connection closed found no agent.
+            Some(source) if transport && redial_failed(source) => classify(&self.path, source),
+            _ if transport => ClientError::Transport {
                 path: self.path.clone(),
                 reason: s.message().to_owned(),
-            }
-        } else {
-            ClientError::Rpc(s)
+            },
+            _ => ClientError::Rpc(s),
         }
     }
 

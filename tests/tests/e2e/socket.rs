@@ -200,3 +200,34 @@ fn an_idle_flood_of_the_socket_delays_clients_but_never_locks_them_out() {
         "{log}"
     );
 }
+
+/// A long-lived client outlives an agent restart: the client crate dials the socket again on the
+/// next call after its connection closed (as tonic's channel did), and a call while no agent
+/// runs is a clear "not running" error, not a hang.
+#[test]
+fn the_client_crate_dials_again_after_the_agent_restarts() {
+    let env = TestEnv::new();
+    let mut agent = env.spawn_agent();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = authctl_client::connect(&env.socket()).await.unwrap();
+        let mut clone = client.clone();
+        assert!(client.list_accounts().await.unwrap().is_empty());
+        assert!(agent.signal_and_wait("TERM").success());
+        // The connection closed; with no agent, the next call says so.
+        let err = client.status().await.unwrap_err();
+        assert!(
+            err.is_not_running() || matches!(err, authctl_client::ClientError::Transport { .. }),
+            "{err:?}"
+        );
+        let err = client.status().await.unwrap_err();
+        assert!(err.is_not_running(), "{err:?}");
+        let _agent = env.spawn_agent();
+        // Both the client and its clone reach the new agent.
+        assert!(client.list_accounts().await.unwrap().is_empty());
+        assert!(clone.status().await.is_ok());
+    });
+}
