@@ -117,6 +117,13 @@ fn main() -> ExitCode {
             Err(e) => CliError::new(error::exit::FAILURE, format!("cannot start: {e}")).report(),
         };
     }
+    // `authctl token` is what scripts run most: its arguments are parsed without building the
+    // whole command tree (help and errors still come from the full parser below).
+    if std::env::args_os().nth(1).is_some_and(|a| a == "token")
+        && let Ok(t) = TokenOnly::try_parse_from(std::env::args_os().skip(1))
+    {
+        return run(Command::Token(t.args));
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -128,6 +135,18 @@ fn main() -> ExitCode {
             });
         }
     };
+    run(cli.command)
+}
+
+/// `authctl token` alone (see `main`).
+#[derive(Parser)]
+#[command(name = "token")]
+struct TokenOnly {
+    #[command(flatten)]
+    args: commands::token::TokenArgs,
+}
+
+fn run(command: Command) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -138,7 +157,7 @@ fn main() -> ExitCode {
         }
     };
     let result = rt.block_on(async {
-        match cli.command {
+        match command {
             Command::Login(a) => commands::login::run(a).await,
             Command::Token(a) => commands::token::run(a).await,
             Command::Status(a) => commands::status::run(a).await,
@@ -161,5 +180,35 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.report(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, TokenOnly};
+
+    #[test]
+    fn the_token_fast_path_accepts_exactly_what_the_full_parser_does() {
+        TokenOnly::command().debug_assert();
+        Cli::command().debug_assert();
+        for args in [
+            &["token", "corp"][..],
+            &["token", "corp", "--scope", "a", "--scope=b", "--json"],
+            &["token", "--min-ttl", "60", "corp", "--refresh", "--interactive"],
+            &["token", "https://mcp.example.com/mcp", "--resource", "https://r"],
+            &["token"],
+            &["token", "corp", "extra"],
+            &["token", "corp", "--min-ttl", "-1"],
+            &["token", "corp", "--unknown"],
+            &["token", "--help"],
+            &["token", "corp", "--version"],
+        ] {
+            let fast = TokenOnly::try_parse_from(args).is_ok();
+            let full =
+                Cli::try_parse_from(std::iter::once(&"authctl").chain(args.iter())).is_ok();
+            assert_eq!(fast, full, "{args:?}");
+        }
     }
 }
