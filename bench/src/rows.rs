@@ -1,6 +1,7 @@
 //! The rows of issue 6, one function each. Every function returns its table rows; an error or a
 //! panic becomes a failed row in `main`.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -987,7 +988,253 @@ pub fn memory_and_startup(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         );
     }
     rss_rows.extend(start_rows);
+    for (id, synthetic, limit) in [("7g", 0usize, 10.0), ("7h", 99, 12.0)] {
+        rss_rows.push(rss_after_use(w, p, id, synthetic, limit)?);
+    }
     Ok(rss_rows)
+}
+
+/// How long after the last call rows 7g and 7h read `VmRSS`.
+const AFTER_USE_SETTLE: Duration = Duration::from_secs(1);
+
+/// Rows 7g/7h: `VmRSS` of a fresh agent after real use: account `corp` logged in through the
+/// loopback flow (beside `synthetic` accounts), then 10 × (100 cache-hit `GetToken` + 1 forced
+/// refresh) on one connection; read [`AFTER_USE_SETTLE`] after the last call. The note says
+/// what holds the memory (the last round's `/proc/PID/smaps`).
+fn rss_after_use(
+    w: &World,
+    p: &Params,
+    id: &str,
+    synthetic: usize,
+    limit_mb: f64,
+) -> anyhow::Result<Row> {
+    const BATCHES: usize = 10;
+    const HITS_PER_BATCH: usize = 100;
+    let (mut rss, mut listed_ok, mut refresh_ok) = (Vec::new(), true, true);
+    let mut parts = Err(anyhow!("no round"));
+    for _ in 0..p.memory_rounds {
+        let env = bench_env();
+        write_config(&env, "", &[("corp", &w.main_idp.issuer)])?;
+        if synthetic > 0 {
+            synthetic_store(&env, synthetic)?;
+        }
+        let mut agent = Agent::spawn(&env)?;
+        authctl_ok(&env, &["login", "corp", "--account", "corp"]).context("log in `corp`")?;
+        let before = w.main_idp.token_calls("refresh_token");
+        // A runtime per round: dropping it closes the connection before the agent stops.
+        let listed = current_thread()?.block_on(async {
+            let mut c = connect(&env.socket()).await?;
+            let listed = c.list_accounts().await?.len();
+            for _ in 0..BATCHES {
+                sequential(&mut c, "corp", HITS_PER_BATCH).await?;
+                c.get_token_with(GetTokenRequest {
+                    account: "corp".into(),
+                    force_refresh: true,
+                    ..Default::default()
+                })
+                .await?;
+            }
+            Ok::<_, anyhow::Error>(listed)
+        })?;
+        let refreshes = w.main_idp.token_calls("refresh_token") - before;
+        std::thread::sleep(AFTER_USE_SETTLE);
+        rss.push(vm_rss_mb(agent.pid())?);
+        parts = RssParts::read(agent.pid());
+        agent.stop();
+        listed_ok &= listed == synthetic + 1;
+        refresh_ok &= refreshes == BATCHES as u64;
+    }
+    let accounts = if synthetic == 0 {
+        "1 account".to_owned()
+    } else {
+        format!(
+            "{} accounts (1 logged in + {synthetic} synthetic)",
+            synthetic + 1
+        )
+    };
+    let m = median(&rss);
+    Ok(Row::from_samples(
+        id,
+        &format!(
+            "agent resident memory after use, {accounts}: {} cache-hit `GetToken` + {BATCHES} forced refreshes",
+            BATCHES * HITS_PER_BATCH
+        ),
+        "MB",
+        &rss,
+    )
+    .target(&format!("≤ {}", num(limit_mb)), m <= limit_mb)
+    .note(format!(
+        "fresh agent, loopback login; VmRSS {} ms after the last call; {} round{}; {}",
+        AFTER_USE_SETTLE.as_millis(),
+        p.memory_rounds,
+        if p.memory_rounds == 1 { "" } else { "s" },
+        match parts {
+            Ok(parts) => parts.describe(),
+            Err(e) => format!("no /proc/PID/smaps breakdown ({e:#})"),
+        }
+    ))
+    .check(listed_ok, "the agent lists every account")
+    .check(refresh_ok, "exactly 1 token-endpoint call per forced refresh"))
+}
+
+/// One mapping of `/proc/PID/smaps`.
+struct Mapping {
+    start: u64,
+    end: u64,
+    perms: String,
+    path: String,
+    rss_kb: u64,
+}
+
+/// The size of a glibc malloc heap (`HEAP_MAX_SIZE` on 64-bit: 64 MiB, and aligned to it).
+const ARENA_HEAP: u64 = 64 << 20;
+
+/// What holds a process's resident memory, from `/proc/PID/smaps`: `Rss` in kB by kind.
+#[derive(Default)]
+struct RssParts {
+    exe: u64,
+    libs: u64,
+    other_files: u64,
+    heap: u64,
+    arenas: u64,
+    arena_count: usize,
+    stacks: u64,
+    threads: usize,
+    other_anon: u64,
+    total: u64,
+}
+
+impl RssParts {
+    /// Reads `/proc/PID/smaps` (needs access: the agent is not dumpable, so only its user when
+    /// root, or root) and the threads' stack pointers (`/proc/PID/task/*/syscall`).
+    fn read(pid: u32) -> anyhow::Result<Self> {
+        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
+            .with_context(|| format!("read /proc/{pid}/smaps"))?;
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))?
+            .to_string_lossy()
+            .into_owned();
+        let (sps, threads) = stack_pointers(pid);
+        Ok(Self::classify(&parse_smaps(&smaps), &exe, &sps, threads))
+    }
+
+    fn classify(maps: &[Mapping], exe: &str, sps: &[u64], threads: usize) -> Self {
+        let mut r = Self {
+            threads,
+            ..Self::default()
+        };
+        for (i, m) in maps.iter().enumerate() {
+            r.total += m.rss_kb;
+            let anon = m.path.is_empty();
+            // A malloc heap of a non-main arena: 64 MiB-aligned, read-write, and with the
+            // inaccessible rest of its reservation right after it, 64 MiB in all.
+            let arena = anon
+                && m.perms.starts_with("rw")
+                && m.start % ARENA_HEAP == 0
+                && (m.end - m.start == ARENA_HEAP
+                    || maps.get(i + 1).is_some_and(|n| {
+                        n.path.is_empty()
+                            && n.perms.starts_with("---")
+                            && n.start == m.end
+                            && n.end - m.start == ARENA_HEAP
+                    }));
+            let stack = m.path == "[stack]" || sps.iter().any(|&sp| m.start <= sp && sp < m.end);
+            if m.path == exe {
+                r.exe += m.rss_kb;
+            } else if m.path == "[heap]" {
+                r.heap += m.rss_kb;
+            } else if stack {
+                r.stacks += m.rss_kb;
+            } else if arena {
+                r.arenas += m.rss_kb;
+                r.arena_count += 1;
+            } else if m.path.starts_with('/') && m.path.contains(".so") {
+                r.libs += m.rss_kb;
+            } else if m.path.starts_with('/') {
+                r.other_files += m.rss_kb;
+            } else {
+                r.other_anon += m.rss_kb;
+            }
+        }
+        r
+    }
+
+    /// The note text, in MB.
+    fn describe(&self) -> String {
+        #[allow(clippy::cast_precision_loss)]
+        let mb = |kb: u64| num(kb as f64 / 1024.0);
+        let mut s = format!(
+            "smaps Rss {} MB (last round): executable {}, shared libraries {}",
+            mb(self.total),
+            mb(self.exe),
+            mb(self.libs)
+        );
+        if self.other_files > 0 {
+            let _ = write!(s, ", other files {}", mb(self.other_files));
+        }
+        let _ = write!(
+            s,
+            ", [heap] {}, malloc arenas {} ({} arena{} besides the main one), thread stacks {} ({} threads), other anonymous {}",
+            mb(self.heap),
+            mb(self.arenas),
+            self.arena_count,
+            if self.arena_count == 1 { "" } else { "s" },
+            mb(self.stacks),
+            self.threads,
+            mb(self.other_anon)
+        );
+        s
+    }
+}
+
+/// The mappings of a `/proc/PID/smaps` text.
+fn parse_smaps(text: &str) -> Vec<Mapping> {
+    let mut maps: Vec<Mapping> = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
+        {
+            let perms = fields.next().unwrap_or_default().to_owned();
+            // offset, device, inode, then the path (which may hold spaces).
+            let path = fields.skip(3).collect::<Vec<_>>().join(" ");
+            maps.push(Mapping {
+                start,
+                end,
+                perms,
+                path,
+                rss_kb: 0,
+            });
+        } else if first == "Rss:"
+            && let (Some(m), Some(kb)) = (maps.last_mut(), fields.next())
+        {
+            m.rss_kb = kb.parse().unwrap_or(0);
+        }
+    }
+    maps
+}
+
+/// The stack pointers of `pid`'s threads that are in a system call (from
+/// `/proc/PID/task/TID/syscall`: `NR args… SP PC`), and the number of threads.
+fn stack_pointers(pid: u32) -> (Vec<u64>, usize) {
+    let mut sps = Vec::new();
+    let mut threads = 0;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            threads += 1;
+            let Ok(s) = std::fs::read_to_string(t.path().join("syscall")) else {
+                continue;
+            };
+            let f: Vec<&str> = s.split_whitespace().collect();
+            if f.len() >= 3
+                && let Some(sp) = f[f.len() - 2].strip_prefix("0x")
+                && let Ok(sp) = u64::from_str_radix(sp, 16)
+            {
+                sps.push(sp);
+            }
+        }
+    }
+    (sps, threads)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1209,6 +1456,45 @@ pub fn access_overhead(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classifies_smaps() {
+        let text = "\
+55d000000000-55d000100000 r-xp 00000000 08:01 42    /usr/bin/authctl-agent
+Rss:                1000 kB
+55d000200000-55d000300000 rw-p 00000000 00:00 0     [heap]
+Rss:                 200 kB
+7f0000000000-7f0000021000 rw-p 00000000 00:00 0
+Rss:                 100 kB
+7f0000021000-7f0004000000 ---p 00000000 00:00 0
+Rss:                   0 kB
+7f1000000000-7f1000001000 ---p 00000000 00:00 0
+Rss:                   0 kB
+7f1000001000-7f1000201000 rw-p 00000000 00:00 0
+Rss:                  16 kB
+7f2000000000-7f2000100000 r-xp 00000000 08:01 43    /usr/lib/x86_64-linux-gnu/libc.so.6
+Rss:                 300 kB
+7f3000000000-7f3000010000 rw-p 00000000 00:00 0
+AnonHugePages:         0 kB
+Rss:                  40 kB
+";
+        let maps = parse_smaps(text);
+        assert_eq!(maps.len(), 8);
+        let r = RssParts::classify(&maps, "/usr/bin/authctl-agent", &[0x7f10_0010_0000], 3);
+        assert_eq!(
+            (
+                r.exe,
+                r.heap,
+                r.arenas,
+                r.arena_count,
+                r.stacks,
+                r.libs,
+                r.other_anon,
+                r.total
+            ),
+            (1000, 200, 100, 1, 16, 300, 40, 1656)
+        );
+    }
 
     #[test]
     fn parses_login_lines() {
