@@ -11,6 +11,7 @@
 //! failed (missed performance targets are findings, not failures).
 
 mod echo;
+mod oidc_ipc;
 mod proc;
 mod rows;
 mod setup;

@@ -1,6 +1,7 @@
 //! The rows of issue 6, one function each. Every function returns its table rows; an error or a
 //! panic becomes a failed row in `main`.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,12 +131,32 @@ async fn sequential(c: &mut Client, account: &str, n: usize) -> anyhow::Result<V
 // ---------------------------------------------------------------------------------------------
 // Row 1: cache-hit latency
 
-/// Row 1: sequential cache-hit `GetToken` through the client crate, against the raw tonic echo.
+/// `n` sequential access-token requests to oidc-agent over its own IPC, one connection each
+/// (how it serves them): latencies in µs, and whether every answer carried a token.
+fn oidc_sequential(socket: &Path, request: &[u8], n: usize) -> anyhow::Result<(Vec<f64>, bool)> {
+    let mut v = Vec::with_capacity(n);
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut ok = true;
+    for _ in 0..n {
+        let t = Instant::now();
+        let answer = crate::oidc_ipc::call(socket, request, &mut buf)?;
+        v.push(us(t.elapsed()));
+        ok &= crate::oidc_ipc::has_token(&answer);
+    }
+    Ok((v, ok))
+}
+
+/// Row 1: sequential cache-hit `GetToken` through the client crate, against the raw tonic echo
+/// and oidc-agent's own IPC round trip, rounds rotating the three.
 ///
 /// # Errors
 /// A call fails.
+#[allow(clippy::too_many_lines)]
 pub fn cache_hit_latency(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
     let rt = current_thread()?;
+    // oidc-agent is optional here: without it, row 1e fails and 1a has no target to meet.
+    let oidc = w.oidc();
+    let oidc_request = crate::oidc_ipc::access_token_request(OIDC_MAIN);
     rt.block_on(async {
         let sock = w.main.env.socket();
         let mut agent = connect(&sock).await?;
@@ -145,16 +166,31 @@ pub fn cache_hit_latency(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         let same = a.access_token.expose_secret() == e.access_token.expose_secret();
         sequential(&mut agent, "corp", p.latency_warmup_calls).await?;
         sequential(&mut echo, "corp", p.latency_warmup_calls).await?;
-        let (mut all_a, mut all_e) = (Vec::new(), Vec::new());
-        let (mut med_a, mut med_e, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let mut oidc_ok = true;
+        if let Ok(o) = &oidc {
+            oidc_ok &= oidc_sequential(&o.socket, &oidc_request, p.latency_warmup_calls)?.1;
+        }
+        let (mut all_a, mut all_e, mut all_o) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut med_a, mut med_e, mut med_o, mut ratios) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for round in 0..p.latency_rounds {
-            let (la, le) = if round % 2 == 0 {
-                let la = sequential(&mut agent, "corp", p.latency_calls).await?;
-                (la, sequential(&mut echo, "corp", p.latency_calls).await?)
-            } else {
-                let le = sequential(&mut echo, "corp", p.latency_calls).await?;
-                (sequential(&mut agent, "corp", p.latency_calls).await?, le)
-            };
+            // Rotate agent, echo and oidc-agent so that each takes each place in turn.
+            let (mut la, mut le) = (Vec::new(), Vec::new());
+            for k in 0..3 {
+                match (round + k) % 3 {
+                    0 => la = sequential(&mut agent, "corp", p.latency_calls).await?,
+                    1 => le = sequential(&mut echo, "corp", p.latency_calls).await?,
+                    _ => {
+                        if let Ok(o) = &oidc {
+                            let (lo, ok) =
+                                oidc_sequential(&o.socket, &oidc_request, p.latency_calls)?;
+                            oidc_ok &= ok;
+                            med_o.push(median(&lo));
+                            all_o.extend(lo);
+                        }
+                    }
+                }
+            }
             let (ma, me) = (median(&la), median(&le));
             med_a.push(ma);
             med_e.push(me);
@@ -181,6 +217,7 @@ pub fn cache_hit_latency(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         }
         let p50a = percentile(&all_a, 50.0);
         let p99a = percentile(&all_a, 99.0);
+        let p50o = percentile(&all_o, 50.0);
         let (lo_a, hi_a) = min_max(&med_a);
         let (lo_e, hi_e) = min_max(&med_e);
         let (lo_r, hi_r) = min_max(&ratios);
@@ -189,6 +226,32 @@ pub fn cache_hit_latency(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             "{} rounds × {} calls, one connection, current-thread client",
             p.latency_rounds, p.latency_calls
         );
+        let row_1e = match &oidc {
+            Ok(o) => {
+                let (lo_o, hi_o) = min_max(&med_o);
+                Row::value(
+                    "1e",
+                    "peer: oidc-agent's own IPC round trip for a cached token (new connection + JSON request + answer)",
+                    "µs",
+                    p50o,
+                )
+                .p99(percentile(&all_o, 99.0))
+                .range(lo_o, hi_o)
+                .reference("peer")
+                .note(format!(
+                    "{} rounds × {} calls, rounds rotating with 1a and 1b; one connection per request, \
+                     as oidc-agent serves them (it closes after each answer); plain-JSON IPC-API \
+                     (`oidc-token` adds a key exchange and encryption); {}",
+                    p.latency_rounds, p.latency_calls, o.version
+                ))
+                .check(oidc_ok, "every answer is a success carrying an access token")
+            }
+            Err(e) => Row::failed(
+                "1e",
+                "peer: oidc-agent's own IPC round trip for a cached token",
+                &e.to_string(),
+            ),
+        };
         Ok(vec![
             Row::value(
                 "1a",
@@ -198,8 +261,8 @@ pub fn cache_hit_latency(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             )
             .p99(p99a)
             .range(lo_a, hi_a)
-            .target("p50 ≤ 50, p99 ≤ 250", p50a <= 50.0 && p99a <= 250.0)
-            .note(calls.clone()),
+            .target("p50 ≤ 1e, p99 ≤ 250", p50a <= p50o && p99a <= 250.0)
+            .note(format!("{calls}; 1a / 1e = {}", num(p50a / p50o))),
             Row::value(
                 "1b",
                 "floor: the same calls' latency at a raw tonic echo, same socket kind and client",
@@ -225,6 +288,7 @@ pub fn cache_hit_latency(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
                 "echo floor {} µs; the socket share of every `authctl` process",
                 num(median(&conn_e))
             )),
+            row_1e,
         ])
     })
 }
@@ -410,13 +474,13 @@ pub fn whole_process_token(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
             ratio,
         )
         .range(lo, hi)
-        .target("≤ 0.5×", ratio <= 0.5),
+        .target("≤ 1.0×", ratio <= 1.0),
         Row::from_samples("3d", "floor: `/bin/true`, whole-process wall time", "ms", &f)
             .reference("floor")
             .note(format!(
-                "the 3c target, 0.5 × 3b = {} ms, leaves {} ms above this floor for all of `authctl token`",
-                num(median(&b) * 0.5),
-                num(median(&b) * 0.5 - median(&f))
+                "the 3c target, 1.0 × 3b = {} ms, leaves {} ms above this floor for all of `authctl token`",
+                num(median(&b)),
+                num(median(&b) - median(&f))
             )),
     ];
     rows.push(
@@ -924,7 +988,253 @@ pub fn memory_and_startup(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
         );
     }
     rss_rows.extend(start_rows);
+    for (id, synthetic, limit) in [("7g", 0usize, 10.0), ("7h", 99, 12.0)] {
+        rss_rows.push(rss_after_use(w, p, id, synthetic, limit)?);
+    }
     Ok(rss_rows)
+}
+
+/// How long after the last call rows 7g and 7h read `VmRSS`.
+const AFTER_USE_SETTLE: Duration = Duration::from_secs(1);
+
+/// Rows 7g/7h: `VmRSS` of a fresh agent after real use: account `corp` logged in through the
+/// loopback flow (beside `synthetic` accounts), then 10 × (100 cache-hit `GetToken` + 1 forced
+/// refresh) on one connection; read [`AFTER_USE_SETTLE`] after the last call. The note says
+/// what holds the memory (the last round's `/proc/PID/smaps`).
+fn rss_after_use(
+    w: &World,
+    p: &Params,
+    id: &str,
+    synthetic: usize,
+    limit_mb: f64,
+) -> anyhow::Result<Row> {
+    const BATCHES: usize = 10;
+    const HITS_PER_BATCH: usize = 100;
+    let (mut rss, mut listed_ok, mut refresh_ok) = (Vec::new(), true, true);
+    let mut parts = Err(anyhow!("no round"));
+    for _ in 0..p.memory_rounds {
+        let env = bench_env();
+        write_config(&env, "", &[("corp", &w.main_idp.issuer)])?;
+        if synthetic > 0 {
+            synthetic_store(&env, synthetic)?;
+        }
+        let mut agent = Agent::spawn(&env)?;
+        authctl_ok(&env, &["login", "corp", "--account", "corp"]).context("log in `corp`")?;
+        let before = w.main_idp.token_calls("refresh_token");
+        // A runtime per round: dropping it closes the connection before the agent stops.
+        let listed = current_thread()?.block_on(async {
+            let mut c = connect(&env.socket()).await?;
+            let listed = c.list_accounts().await?.len();
+            for _ in 0..BATCHES {
+                sequential(&mut c, "corp", HITS_PER_BATCH).await?;
+                c.get_token_with(GetTokenRequest {
+                    account: "corp".into(),
+                    force_refresh: true,
+                    ..Default::default()
+                })
+                .await?;
+            }
+            Ok::<_, anyhow::Error>(listed)
+        })?;
+        let refreshes = w.main_idp.token_calls("refresh_token") - before;
+        std::thread::sleep(AFTER_USE_SETTLE);
+        rss.push(vm_rss_mb(agent.pid())?);
+        parts = RssParts::read(agent.pid());
+        agent.stop();
+        listed_ok &= listed == synthetic + 1;
+        refresh_ok &= refreshes == BATCHES as u64;
+    }
+    let accounts = if synthetic == 0 {
+        "1 account".to_owned()
+    } else {
+        format!(
+            "{} accounts (1 logged in + {synthetic} synthetic)",
+            synthetic + 1
+        )
+    };
+    let m = median(&rss);
+    Ok(Row::from_samples(
+        id,
+        &format!(
+            "agent resident memory after use, {accounts}: {} cache-hit `GetToken` + {BATCHES} forced refreshes",
+            BATCHES * HITS_PER_BATCH
+        ),
+        "MB",
+        &rss,
+    )
+    .target(&format!("≤ {}", num(limit_mb)), m <= limit_mb)
+    .note(format!(
+        "fresh agent, loopback login; VmRSS {} ms after the last call; {} round{}; {}",
+        AFTER_USE_SETTLE.as_millis(),
+        p.memory_rounds,
+        if p.memory_rounds == 1 { "" } else { "s" },
+        match parts {
+            Ok(parts) => parts.describe(),
+            Err(e) => format!("no /proc/PID/smaps breakdown ({e:#})"),
+        }
+    ))
+    .check(listed_ok, "the agent lists every account")
+    .check(refresh_ok, "exactly 1 token-endpoint call per forced refresh"))
+}
+
+/// One mapping of `/proc/PID/smaps`.
+struct Mapping {
+    start: u64,
+    end: u64,
+    perms: String,
+    path: String,
+    rss_kb: u64,
+}
+
+/// The size of a glibc malloc heap (`HEAP_MAX_SIZE` on 64-bit: 64 MiB, and aligned to it).
+const ARENA_HEAP: u64 = 64 << 20;
+
+/// What holds a process's resident memory, from `/proc/PID/smaps`: `Rss` in kB by kind.
+#[derive(Default)]
+struct RssParts {
+    exe: u64,
+    libs: u64,
+    other_files: u64,
+    heap: u64,
+    arenas: u64,
+    arena_count: usize,
+    stacks: u64,
+    threads: usize,
+    other_anon: u64,
+    total: u64,
+}
+
+impl RssParts {
+    /// Reads `/proc/PID/smaps` (needs access: the agent is not dumpable, so only its user when
+    /// root, or root) and the threads' stack pointers (`/proc/PID/task/*/syscall`).
+    fn read(pid: u32) -> anyhow::Result<Self> {
+        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
+            .with_context(|| format!("read /proc/{pid}/smaps"))?;
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))?
+            .to_string_lossy()
+            .into_owned();
+        let (sps, threads) = stack_pointers(pid);
+        Ok(Self::classify(&parse_smaps(&smaps), &exe, &sps, threads))
+    }
+
+    fn classify(maps: &[Mapping], exe: &str, sps: &[u64], threads: usize) -> Self {
+        let mut r = Self {
+            threads,
+            ..Self::default()
+        };
+        for (i, m) in maps.iter().enumerate() {
+            r.total += m.rss_kb;
+            let anon = m.path.is_empty();
+            // A malloc heap of a non-main arena: 64 MiB-aligned, read-write, and with the
+            // inaccessible rest of its reservation right after it, 64 MiB in all.
+            let arena = anon
+                && m.perms.starts_with("rw")
+                && m.start % ARENA_HEAP == 0
+                && (m.end - m.start == ARENA_HEAP
+                    || maps.get(i + 1).is_some_and(|n| {
+                        n.path.is_empty()
+                            && n.perms.starts_with("---")
+                            && n.start == m.end
+                            && n.end - m.start == ARENA_HEAP
+                    }));
+            let stack = m.path == "[stack]" || sps.iter().any(|&sp| m.start <= sp && sp < m.end);
+            if m.path == exe {
+                r.exe += m.rss_kb;
+            } else if m.path == "[heap]" {
+                r.heap += m.rss_kb;
+            } else if stack {
+                r.stacks += m.rss_kb;
+            } else if arena {
+                r.arenas += m.rss_kb;
+                r.arena_count += 1;
+            } else if m.path.starts_with('/') && m.path.contains(".so") {
+                r.libs += m.rss_kb;
+            } else if m.path.starts_with('/') {
+                r.other_files += m.rss_kb;
+            } else {
+                r.other_anon += m.rss_kb;
+            }
+        }
+        r
+    }
+
+    /// The note text, in MB.
+    fn describe(&self) -> String {
+        #[allow(clippy::cast_precision_loss)]
+        let mb = |kb: u64| num(kb as f64 / 1024.0);
+        let mut s = format!(
+            "smaps Rss {} MB (last round): executable {}, shared libraries {}",
+            mb(self.total),
+            mb(self.exe),
+            mb(self.libs)
+        );
+        if self.other_files > 0 {
+            let _ = write!(s, ", other files {}", mb(self.other_files));
+        }
+        let _ = write!(
+            s,
+            ", [heap] {}, malloc arenas {} ({} arena{} besides the main one), thread stacks {} ({} threads), other anonymous {}",
+            mb(self.heap),
+            mb(self.arenas),
+            self.arena_count,
+            if self.arena_count == 1 { "" } else { "s" },
+            mb(self.stacks),
+            self.threads,
+            mb(self.other_anon)
+        );
+        s
+    }
+}
+
+/// The mappings of a `/proc/PID/smaps` text.
+fn parse_smaps(text: &str) -> Vec<Mapping> {
+    let mut maps: Vec<Mapping> = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
+        {
+            let perms = fields.next().unwrap_or_default().to_owned();
+            // offset, device, inode, then the path (which may hold spaces).
+            let path = fields.skip(3).collect::<Vec<_>>().join(" ");
+            maps.push(Mapping {
+                start,
+                end,
+                perms,
+                path,
+                rss_kb: 0,
+            });
+        } else if first == "Rss:"
+            && let (Some(m), Some(kb)) = (maps.last_mut(), fields.next())
+        {
+            m.rss_kb = kb.parse().unwrap_or(0);
+        }
+    }
+    maps
+}
+
+/// The stack pointers of `pid`'s threads that are in a system call (from
+/// `/proc/PID/task/TID/syscall`: `NR args… SP PC`), and the number of threads.
+fn stack_pointers(pid: u32) -> (Vec<u64>, usize) {
+    let mut sps = Vec::new();
+    let mut threads = 0;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            threads += 1;
+            let Ok(s) = std::fs::read_to_string(t.path().join("syscall")) else {
+                continue;
+            };
+            let f: Vec<&str> = s.split_whitespace().collect();
+            if f.len() >= 3
+                && let Some(sp) = f[f.len() - 2].strip_prefix("0x")
+                && let Ok(sp) = u64::from_str_radix(sp, 16)
+            {
+                sps.push(sp);
+            }
+        }
+    }
+    (sps, threads)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1146,6 +1456,45 @@ pub fn access_overhead(w: &World, p: &Params) -> anyhow::Result<Vec<Row>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classifies_smaps() {
+        let text = "\
+55d000000000-55d000100000 r-xp 00000000 08:01 42    /usr/bin/authctl-agent
+Rss:                1000 kB
+55d000200000-55d000300000 rw-p 00000000 00:00 0     [heap]
+Rss:                 200 kB
+7f0000000000-7f0000021000 rw-p 00000000 00:00 0
+Rss:                 100 kB
+7f0000021000-7f0004000000 ---p 00000000 00:00 0
+Rss:                   0 kB
+7f1000000000-7f1000001000 ---p 00000000 00:00 0
+Rss:                   0 kB
+7f1000001000-7f1000201000 rw-p 00000000 00:00 0
+Rss:                  16 kB
+7f2000000000-7f2000100000 r-xp 00000000 08:01 43    /usr/lib/x86_64-linux-gnu/libc.so.6
+Rss:                 300 kB
+7f3000000000-7f3000010000 rw-p 00000000 00:00 0
+AnonHugePages:         0 kB
+Rss:                  40 kB
+";
+        let maps = parse_smaps(text);
+        assert_eq!(maps.len(), 8);
+        let r = RssParts::classify(&maps, "/usr/bin/authctl-agent", &[0x7f10_0010_0000], 3);
+        assert_eq!(
+            (
+                r.exe,
+                r.heap,
+                r.arenas,
+                r.arena_count,
+                r.stacks,
+                r.libs,
+                r.other_anon,
+                r.total
+            ),
+            (1000, 200, 100, 1, 16, 300, 40, 1656)
+        );
+    }
 
     #[test]
     fn parses_login_lines() {
