@@ -196,8 +196,20 @@ mod tests {
         for args in [
             &["token", "corp"][..],
             &["token", "corp", "--scope", "a", "--scope=b", "--json"],
-            &["token", "--min-ttl", "60", "corp", "--refresh", "--interactive"],
-            &["token", "https://mcp.example.com/mcp", "--resource", "https://r"],
+            &[
+                "token",
+                "--min-ttl",
+                "60",
+                "corp",
+                "--refresh",
+                "--interactive",
+            ],
+            &[
+                "token",
+                "https://mcp.example.com/mcp",
+                "--resource",
+                "https://r",
+            ],
             &["token"],
             &["token", "corp", "extra"],
             &["token", "corp", "--min-ttl", "-1"],
@@ -206,8 +218,7 @@ mod tests {
             &["token", "corp", "--version"],
         ] {
             let fast = TokenOnly::try_parse_from(args).is_ok();
-            let full =
-                Cli::try_parse_from(std::iter::once(&"authctl").chain(args.iter())).is_ok();
+            let full = Cli::try_parse_from(std::iter::once(&"authctl").chain(args.iter())).is_ok();
             assert_eq!(fast, full, "{args:?}");
         }
     }
