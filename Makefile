@@ -12,10 +12,18 @@ PY_CLIENT := clients/python
 
 .PHONY: install test test-deps lint ci bench bench-quick fmt interop-deps fuzz-smoke
 
+# On Linux with glibc, the binaries are static-pie (scripts/build-release says why); STATIC=0 for
+# ordinary dynamic ones.
+HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+ifneq ($(and $(filter %-linux-gnu,$(HOST)),$(filter-out 0,$(or $(STATIC),1))),)
+install: INSTALL_FLAGS := --target $(HOST)
+install: export RUSTFLAGS += -C target-feature=+crt-static
+endif
+
 ## Build, install (into ~/.cargo/bin) and start the agent, then show its status.
 install:
-	$(CARGO) install --locked --path agent
-	$(CARGO) install --locked --path cli
+	$(CARGO) install --locked $(INSTALL_FLAGS) --path agent
+	$(CARGO) install --locked $(INSTALL_FLAGS) --path cli
 	ln -sf authctl $(CARGO_BIN)/docker-credential-authctl
 	$(CARGO_BIN)/authctl agent start
 	$(CARGO_BIN)/authctl status
