@@ -8,7 +8,7 @@
 //! - HTTP/2 requests whose `:authority` is the raw socket path (as grpc-java and grpc-swift send
 //!   it) or absent, from `h2`'s own codec ([`authctl_tests::rawh2`]).
 //!
-//! And the snippets of README.md's "For programs" section (Rust, Python, Node, shell) run as they
+//! And the snippets of README.md's "For programs" section (Rust, Python, Node, Go, shell) run as they
 //! are written there.
 //!
 //! The Python virtual environment and the Node modules come from `make interop-deps` (which
@@ -291,6 +291,20 @@ fn h2_requests_with_a_raw_path_authority_or_none_are_served() {
     env.authctl(&["agent", "stop"]).ok();
 }
 
+/// The part of a program between its `// README: begin` and `// README: end` lines (indented by
+/// `indent`), without that indentation: the text of one of README.md's snippets.
+fn marked_part(file: &str, indent: &str) -> String {
+    let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+    text.split_once(&format!("{indent}// README: begin\n"))
+        .and_then(|(_, rest)| rest.split_once(&format!("{indent}// README: end\n")))
+        .unwrap_or_else(|| panic!("README markers in {file}"))
+        .0
+        .lines()
+        .map(|l| l.strip_prefix(indent).unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The fenced blocks of README.md's "For programs" section, by language (first of each).
 fn readme_snippet(lang: &str) -> String {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
@@ -333,19 +347,9 @@ fn readme_snippets_for_programs_run() {
     let dir = tempfile::tempdir().unwrap();
 
     // Rust: README's text is client/examples/readme.rs between its markers, and that program runs.
-    let example = std::fs::read_to_string(repo_root().join("client/examples/readme.rs")).unwrap();
-    let marked = example
-        .split_once("    // README: begin\n")
-        .and_then(|(_, rest)| rest.split_once("    // README: end\n"))
-        .expect("README markers in client/examples/readme.rs")
-        .0
-        .lines()
-        .map(|l| l.strip_prefix("    ").unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join("\n");
     assert_eq!(
         readme_snippet("rust"),
-        marked,
+        marked_part("client/examples/readme.rs", "    "),
         "README's Rust snippet is client/examples/readme.rs between the markers: copy it again"
     );
     let out = run(
@@ -382,5 +386,94 @@ fn readme_snippets_for_programs_run() {
         .args(["-euo", "pipefail", "-c", &readme_snippet("sh")]);
     let out = run(cmd, "shell");
     assert_eq!(json(&out)["sub"], "alice", "{out}");
+    env.authctl(&["agent", "stop"]).ok();
+}
+
+/// The Go snippet: `tests/interop/go/readme.go`, whose marked part is the README's text, built
+/// with Debian's Go toolchain and grpc-go against stubs generated from `proto/` at test time
+/// (protoc with protoc-gen-go and protoc-gen-go-grpc, as a Go user would), then run against a
+/// logged-in agent; it gets a token with grpc-go's default settings and calls the provider's
+/// userinfo endpoint with it.
+#[test]
+fn readme_go_snippet_runs() {
+    assert_eq!(
+        readme_snippet("go"),
+        marked_part("tests/interop/go/readme.go", "\t"),
+        "README's Go snippet is tests/interop/go/readme.go between the markers: copy it again"
+    );
+    // Runs a build step; `needs` names the Debian packages that `make test-deps` installs for it.
+    let step = |cmd: &mut Command, what: &str, needs: &str| {
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("{what}: {e} (Debian packages {needs}; `make test-deps`)"));
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let gopath = tempfile::tempdir().unwrap();
+    let src = gopath.path().join("src");
+    std::fs::create_dir_all(src.join("readme")).unwrap();
+    std::fs::copy(
+        repo_root().join("tests/interop/go/readme.go"),
+        src.join("readme/main.go"),
+    )
+    .unwrap();
+    let mapping = "Mauthctl/agent/v1/agent.proto=authctl.dev/agent/v1;agentv1";
+    step(
+        Command::new("protoc")
+            .current_dir(repo_root().join("proto/proto"))
+            .arg(format!("--go_out={}", src.display()))
+            .arg(format!("--go_opt={mapping}"))
+            .arg(format!("--go-grpc_out={}", src.display()))
+            .arg(format!("--go-grpc_opt={mapping}"))
+            .arg("authctl/agent/v1/agent.proto"),
+        "protoc",
+        "protobuf-compiler, protoc-gen-go, protoc-gen-go-grpc",
+    );
+    // GOPATH mode over Debian's Go sources (golang-google-grpc-dev & co. in /usr/share/gocode):
+    // no module proxy is needed. The build cache lives under target/ for the next run.
+    let binary = gopath.path().join("readme");
+    step(
+        Command::new("go")
+            .args(["build", "-o"])
+            .arg(&binary)
+            .arg("readme")
+            .env("GO111MODULE", "off")
+            .env(
+                "GOPATH",
+                format!("{}:/usr/share/gocode", gopath.path().display()),
+            )
+            .env("GOCACHE", repo_root().join("target/interop/gocache"))
+            .env("GOFLAGS", ""),
+        "go build",
+        "golang-go, golang-google-grpc-dev, golang-google-protobuf-dev, golang-github-golang-protobuf-1-5-dev",
+    );
+
+    let (env, idp) = logged_in();
+    let out = env
+        .command(&binary)
+        .env("API_URL", idp.url("/me"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("expires at "),
+        "the README's Go snippet failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Logged out, the snippet exits 4 with the agent's message, as `authctl token` does.
+    env.authctl(&["logout", "corp"]).ok();
+    let out = env
+        .command(&binary)
+        .env("API_URL", idp.url("/me"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("authctl login corp"), "{stderr}");
     env.authctl(&["agent", "stop"]).ok();
 }
