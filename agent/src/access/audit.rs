@@ -10,7 +10,8 @@
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -91,7 +92,7 @@ impl Entry {
 /// Where lines go.
 #[derive(Clone)]
 pub struct Audit {
-    tx: SyncSender<Line>,
+    tx: QueueTx,
     /// The last line sent and its repeats, shared with the writer.
     state: Arc<Mutex<State>>,
     /// Warnings about dropped lines, at most one a second.
@@ -120,6 +121,64 @@ struct Last {
 /// Lines waiting for the writer; more are dropped (with a warning in the agent's log).
 const QUEUE: usize = 4096;
 
+/// The writer's queue, bounded by hand to [`QUEUE`] lines: a list that grows and shrinks with the
+/// lines in it. (std's bounded channel allocates and touches all its slots up front: about 1 MB
+/// resident for the agent's whole life, bench rows 7a–h.)
+#[derive(Clone)]
+struct QueueTx {
+    tx: Sender<Line>,
+    len: Arc<AtomicUsize>,
+}
+
+struct QueueRx {
+    rx: Receiver<Line>,
+    len: Arc<AtomicUsize>,
+}
+
+fn queue() -> (QueueTx, QueueRx) {
+    let (tx, rx) = channel();
+    let len = Arc::new(AtomicUsize::new(0));
+    (
+        QueueTx {
+            tx,
+            len: Arc::clone(&len),
+        },
+        QueueRx { rx, len },
+    )
+}
+
+impl QueueTx {
+    /// Queues `line` unless [`QUEUE`] lines are waiting (or the writer is gone): whether it was.
+    fn try_send(&self, line: Line) -> bool {
+        if self.len.fetch_add(1, Ordering::AcqRel) < QUEUE && self.tx.send(line).is_ok() {
+            return true;
+        }
+        self.len.fetch_sub(1, Ordering::AcqRel);
+        false
+    }
+}
+
+impl QueueRx {
+    fn taken<E>(&self, r: Result<Line, E>) -> Result<Line, E> {
+        if r.is_ok() {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+        }
+        r
+    }
+
+    fn recv(&self) -> Result<Line, std::sync::mpsc::RecvError> {
+        self.taken(self.rx.recv())
+    }
+
+    fn recv_timeout(&self, timeout: Duration) -> Result<Line, RecvTimeoutError> {
+        self.taken(self.rx.recv_timeout(timeout))
+    }
+
+    fn try_recv(&self) -> Result<Line, TryRecvError> {
+        self.taken(self.rx.try_recv())
+    }
+}
+
 /// Identical lines within this window are counted, not written.
 const WINDOW: Duration = Duration::from_secs(1);
 
@@ -132,7 +191,7 @@ impl Audit {
 
     /// Starts the writer thread for `path`; its handle, when it started.
     fn spawn(path: PathBuf) -> (Self, Option<std::thread::JoinHandle<()>>) {
-        let (tx, rx) = sync_channel::<Line>(QUEUE);
+        let (tx, rx) = queue();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
         let spawned = std::thread::Builder::new()
@@ -157,7 +216,7 @@ impl Audit {
     #[cfg(test)]
     #[must_use]
     pub fn discard() -> Self {
-        let (tx, rx) = sync_channel::<Line>(QUEUE);
+        let (tx, rx) = queue();
         std::thread::spawn(move || while rx.recv().is_ok() {});
         Self {
             tx,
@@ -196,7 +255,7 @@ impl Audit {
     }
 
     fn send(&self, line: Line) {
-        if self.tx.try_send(line).is_err()
+        if !self.tx.try_send(line)
             && let Some(n) = self
                 .dropped
                 .lock()
@@ -213,7 +272,7 @@ impl Audit {
 
 /// The writer thread: writes lines as they come, flushes whenever the queue is empty, and once
 /// the window of the last line written has passed, writes the summary of its repeats.
-fn run(rx: &Receiver<Line>, state: &Mutex<State>, mut writer: Writer) {
+fn run(rx: &QueueRx, state: &Mutex<State>, mut writer: Writer) {
     let mut failing = crate::ratelog::LogGate::new();
     let mut report = |r: std::io::Result<()>, w: &Writer| {
         if let Err(e) = r
@@ -386,6 +445,31 @@ mod tests {
             repeated: 0,
             caller: Arc::new(Caller::default()),
         }
+    }
+
+    #[test]
+    fn the_queue_holds_at_most_queue_lines_and_frees_a_place_per_line_taken() {
+        let (tx, rx) = queue();
+        for n in 0..QUEUE {
+            assert!(tx.try_send((entry(n), 0, 1)), "line {n}");
+        }
+        assert!(!tx.try_send((entry(QUEUE), 0, 1)), "a full queue refuses");
+        assert_eq!(
+            rx.try_recv().unwrap().0.account,
+            "a0",
+            "first in, first out"
+        );
+        assert!(tx.try_send((entry(QUEUE + 1), 0, 1)), "one place again");
+        assert!(!tx.try_send((entry(QUEUE + 2), 0, 1)));
+        while rx.try_recv().is_ok() {}
+        assert_eq!(rx.len.load(Ordering::Acquire), 0);
+        drop(rx);
+        assert!(!tx.try_send((entry(0), 0, 1)), "no writer: refused");
+        assert_eq!(
+            tx.len.load(Ordering::Acquire),
+            0,
+            "a refused line holds no place"
+        );
     }
 
     #[test]
