@@ -12,12 +12,13 @@ PY_CLIENT := clients/python
 
 .PHONY: install test test-deps lint ci bench bench-quick fmt interop-deps fuzz-smoke
 
-# On Linux with glibc, the binaries are static-pie (scripts/build-release says why); STATIC=0 for
-# ordinary dynamic ones.
+# On Linux with glibc, the binaries are static-pie, with packed relative relocations where the
+# linker can (scripts/build-release says why); STATIC=0 for ordinary dynamic ones.
 HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+RELR_FLAGS = $(shell scripts/relr-ok && echo ' -C link-arg=-Wl,-z,pack-relative-relocs')
 ifneq ($(and $(filter %-linux-gnu,$(HOST)),$(filter-out 0,$(or $(STATIC),1))),)
 install: INSTALL_FLAGS := --target $(HOST)
-install: export RUSTFLAGS += -C target-feature=+crt-static
+install: export RUSTFLAGS += -C target-feature=+crt-static$(RELR_FLAGS)
 endif
 
 ## Build, install (into ~/.cargo/bin) and start the agent, then show its status.
