@@ -256,7 +256,7 @@ impl Attestor {
         let stat = dir.stat();
         let program = Program {
             pid,
-            exe_sha256: if hash { self.digest(pid) } else { None },
+            exe_sha256: if hash { self.digest(&dir) } else { None },
             unit: dir.unit(),
             script: dir.script(&exe),
             start_time: stat.map(|s| s.start_time),
@@ -267,10 +267,12 @@ impl Attestor {
 
     /// The executable's SHA-256, read through `/proc/PID/exe` (the very file that runs, even if
     /// its path was replaced since), cached by inode and modification time.
-    fn digest(&self, pid: u32) -> Option<String> {
+    fn digest(&self, dir: &ProcDir) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
-        let path = format!("/proc/{pid}/exe");
-        let meta = std::fs::metadata(&path).ok()?;
+        // Through the process's directory, as its other files: a PID recycled since cannot hand
+        // over another program's executable.
+        let mut file = dir.file("exe")?;
+        let meta = file.metadata().ok()?;
         let key = (meta.dev(), meta.ino(), meta.mtime());
         if let Some(d) = self
             .digests
@@ -280,7 +282,6 @@ impl Attestor {
         {
             return Some(d.clone());
         }
-        let mut file = std::fs::File::open(&path).ok()?;
         let mut hasher = Sha256::new();
         std::io::copy(&mut file, &mut hasher).ok()?;
         let hex = hasher
@@ -326,16 +327,22 @@ impl ProcDir {
             .unwrap_or_default()
     }
 
-    /// The file `name`, whole (procfs files of one record come in one `read`).
-    fn read(&self, name: &str) -> Option<Vec<u8>> {
+    /// The file `name`, opened for reading.
+    fn file(&self, name: &str) -> Option<std::fs::File> {
         use rustix::fs::{Mode, OFlags};
-        let fd = rustix::fs::openat(
+        rustix::fs::openat(
             &self.0,
             name,
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .ok()?;
+        .ok()
+        .map(std::fs::File::from)
+    }
+
+    /// The file `name`, whole (procfs files of one record come in one `read`).
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        let fd = self.file(name)?;
         let mut buf = vec![0; 4096];
         let mut len = 0;
         loop {
