@@ -452,11 +452,13 @@ fn readme_go_snippet_runs() {
     );
 
     let (env, idp) = logged_in();
-    let out = env
-        .command(&binary)
-        .env("API_URL", idp.url("/me"))
-        .output()
-        .unwrap();
+    let run = || {
+        env.command(&binary)
+            .env("API_URL", idp.url("/me"))
+            .output()
+            .unwrap()
+    };
+    let out = run();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.starts_with("expires at "),
@@ -467,11 +469,7 @@ fn readme_go_snippet_runs() {
 
     // Logged out, the snippet exits 4 with the agent's message, as `authctl token` does.
     env.authctl(&["logout", "corp"]).ok();
-    let out = env
-        .command(&binary)
-        .env("API_URL", idp.url("/me"))
-        .output()
-        .unwrap();
+    let out = run();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("authctl login corp"), "{stderr}");
