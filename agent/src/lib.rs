@@ -27,6 +27,7 @@ mod oauth;
 mod paths;
 mod ratelog;
 mod server;
+mod shape;
 mod store;
 mod tokens;
 
@@ -117,8 +118,9 @@ pub async fn run(paths: Paths, activated: Activated) -> Result<(), StartError> {
     paths::ensure_private_dir(&paths.data_dir)?;
     let _lock = lifecycle::lock_store(&paths)?;
     let config = Config::load(&paths.config_file)?;
-    // The account metadata and the secret store are independent files: load them side by side
-    // (with many accounts, parsing them is most of the start-up time).
+    // The account metadata and the secret store are independent files: check them side by side
+    // (with many accounts, reading them is most of the start-up time). Both are parsed into
+    // memory once the agent answers (`prepare_stores`).
     let accounts_file = paths.accounts_file();
     let accounts = tokio::task::spawn_blocking(move || AccountDb::open(accounts_file));
     let secrets = store::open(config.agent.store, &paths).await?;
@@ -126,7 +128,7 @@ pub async fn run(paths: Paths, activated: Activated) -> Result<(), StartError> {
     tracing::info!(
         config = %paths.config_file.display(),
         providers = config.providers.len(),
-        accounts = accounts.len(),
+        accounts = accounts.loaded(),
         store = secrets.kind(),
         "starting"
     );
@@ -147,6 +149,7 @@ pub async fn run(paths: Paths, activated: Activated) -> Result<(), StartError> {
     tokio::spawn(Arc::clone(&tokens).retry_unsaved());
     tracing::info!(socket = %paths.socket.display(), activated = bound.is_none(), "serving");
     lifecycle::notify_ready();
+    tokio::spawn(prepare_stores(Arc::clone(&core)));
     let result = server::serve(logins, access, listener).await;
     // Only refreshes still storing a rotated token are waited for.
     if tokio::time::timeout(lifecycle::refresh_drain(&core), tokens.quiesce())
@@ -160,4 +163,19 @@ pub async fn run(paths: Paths, activated: Activated) -> Result<(), StartError> {
     }
     tracing::info!("stopped");
     Ok(result?)
+}
+
+/// Builds the maps of the account metadata and the file store, checked at start, off the path of
+/// the agent's first answer; a request that needs one before this finishes builds it itself.
+async fn prepare_stores(core: Arc<Core>) {
+    let accounts = {
+        let core = Arc::clone(&core);
+        tokio::task::spawn_blocking(move || core.accounts.prepare())
+    };
+    if let Err(e) = core.secrets.prepare().await {
+        tracing::error!(error = %e, "the secret store cannot be used");
+    }
+    if let Ok(Err(e)) = accounts.await {
+        tracing::error!(error = %e, "the account metadata cannot be used");
+    }
 }

@@ -2,24 +2,33 @@
 //! atomically and fsynced on every change. It is plain text protected by file permissions, like
 //! `~/.ssh` keys; it uses no password-derived key, so no slow key derivation sits on the refresh
 //! path.
+//!
+//! Opening checks the whole file (permissions, JSON, a map of strings to strings) without building
+//! anything; the map itself is built on first use, or by [`SecretStore::prepare`] once the agent
+//! answers: the first answer of an agent with many accounts does not wait for it (bench row 7f).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use super::{SecretStore, StoreError};
 
+type Map = BTreeMap<String, SecretString>;
+type Build = Box<dyn FnOnce() -> Result<Mutex<Map>, String> + Send>;
+
 /// See the module docs.
 pub struct FileStore {
     path: PathBuf,
-    map: Mutex<BTreeMap<String, SecretString>>,
+    /// Built from the checked file on first use; `Err` (the parse failed after all) refuses every
+    /// call rather than start empty, which the next write would persist over the secrets.
+    map: LazyLock<Result<Mutex<Map>, String>, Build>,
 }
 
 impl FileStore {
-    /// Loads the file (a missing file is an empty store).
+    /// Checks the file (a missing file is an empty store); the map is built later.
     ///
     /// # Errors
     /// The file exists but cannot be read or parsed, or is readable by others.
@@ -29,7 +38,7 @@ impl FileStore {
             path: path.display().to_string(),
             reason,
         };
-        let map =
+        let bytes =
             match crate::fsutil::read_if_exists(&path).map_err(|e| unreadable(e.to_string()))? {
                 Some(bytes) => {
                     let bytes = Zeroizing::new(bytes);
@@ -43,21 +52,40 @@ impl FileStore {
                             path.display()
                         )));
                     }
-                    let raw: BTreeMap<String, String> = serde_json::from_slice(&bytes)
-                        .map_err(|e| unreadable(format!("not a valid store ({e})")))?;
-                    raw.into_iter()
-                        .map(|(k, v)| (k, SecretString::from(v)))
-                        .collect()
+                    check(&bytes).map_err(|e| unreadable(format!("not a valid store ({e})")))?;
+                    Some(bytes)
                 }
-                None => BTreeMap::new(),
+                None => None,
             };
+        let build: Build = Box::new(move || {
+            let Some(bytes) = bytes else {
+                return Ok(Mutex::new(Map::new()));
+            };
+            let raw: BTreeMap<String, String> =
+                serde_json::from_slice(&bytes).map_err(|e| format!("not a valid store ({e})"))?;
+            Ok(Mutex::new(
+                raw.into_iter()
+                    .map(|(k, v)| (k, SecretString::from(v)))
+                    .collect(),
+            ))
+        });
         Ok(Self {
             path,
-            map: Mutex::new(map),
+            map: LazyLock::new(build),
         })
     }
 
-    fn persist(&self, map: &BTreeMap<String, SecretString>) -> Result<(), StoreError> {
+    fn map(&self) -> Result<MutexGuard<'_, Map>, StoreError> {
+        match &*self.map {
+            Ok(map) => Ok(map.lock().unwrap_or_else(PoisonError::into_inner)),
+            Err(reason) => Err(StoreError::Unreadable {
+                path: self.path.display().to_string(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    fn persist(&self, map: &Map) -> Result<(), StoreError> {
         let plain: BTreeMap<&str, &str> = map
             .iter()
             .map(|(k, v)| (k.as_str(), v.expose_secret()))
@@ -70,24 +98,27 @@ impl FileStore {
     }
 }
 
+/// Whether `bytes` is what [`FileStore`] writes, a JSON object of strings, without keeping (or
+/// copying) any of it.
+fn check(bytes: &[u8]) -> serde_json::Result<()> {
+    serde_json::from_slice::<crate::shape::StrMap>(bytes).map(drop)
+}
+
 impl SecretStore for FileStore {
     fn kind(&self) -> &'static str {
         "file"
     }
 
+    fn prepare(&self) -> Result<(), StoreError> {
+        self.map().map(drop)
+    }
+
     fn get(&self, key: &str) -> Result<Option<SecretString>, StoreError> {
-        let map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(map.get(key).cloned())
+        Ok(self.map()?.get(key).cloned())
     }
 
     fn set(&self, key: &str, value: &SecretString) -> Result<(), StoreError> {
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.map()?;
         let previous = map.insert(key.to_owned(), value.clone());
         if let Err(e) = self.persist(&map) {
             // Memory must match the disk, so that a retry writes again.
@@ -101,10 +132,7 @@ impl SecretStore for FileStore {
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.map()?;
         if let Some(previous) = map.remove(key)
             && let Err(e) = self.persist(&map)
         {
@@ -164,5 +192,49 @@ mod tests {
         let s = FileStore::open(path).unwrap();
         assert!(s.set("a", &SecretString::from("x")).is_err());
         assert!(s.get("a").unwrap().is_none());
+    }
+
+    #[test]
+    fn the_map_built_on_first_use_keeps_every_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        let s = FileStore::open(path.clone()).unwrap();
+        s.set("a", &SecretString::from("one \"quoted\" é")).unwrap();
+        s.set("b", &SecretString::from("two")).unwrap();
+        // Reopened, the first call is a write: the map is built before it, so `a` and `b` stay.
+        let s = FileStore::open(path.clone()).unwrap();
+        s.set("c", &SecretString::from("three")).unwrap();
+        let s = FileStore::open(path).unwrap();
+        s.prepare().unwrap();
+        assert_eq!(
+            s.get("a").unwrap().unwrap().expose_secret(),
+            "one \"quoted\" é"
+        );
+        assert_eq!(s.get("b").unwrap().unwrap().expose_secret(), "two");
+        assert_eq!(s.get("c").unwrap().unwrap().expose_secret(), "three");
+    }
+
+    #[test]
+    fn anything_but_a_map_of_strings_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        for bad in [
+            r#"{"a": 1}"#,
+            r#"{"a": "x", "b": null}"#,
+            r#"["a"]"#,
+            r#"{"a": "x"} trailing"#,
+            r#"{"a": "x""#,
+            r#""a""#,
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let e = FileStore::open(path.clone()).err().unwrap().to_string();
+            assert!(e.contains("not a valid store"), "{bad}: {e}");
+        }
+        for good in ["{}", r#" {"a\u00e9": "x\n"} "#] {
+            std::fs::write(&path, good).unwrap();
+            let s = FileStore::open(path.clone()).unwrap();
+            s.prepare().unwrap();
+        }
     }
 }

@@ -117,6 +117,14 @@ pub trait SecretStore: Send + Sync {
     fn blocks(&self) -> bool {
         true
     }
+    /// Makes the first call as fast as the others (the file store builds its map here, once the
+    /// agent answers, rather than on the first call that needs it).
+    ///
+    /// # Errors
+    /// The store could not be read.
+    fn prepare(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// The secret under `key`, or `None`.
     ///
     /// # Errors
@@ -186,6 +194,14 @@ impl Secrets {
             Ok(r) => r?,
             Err(_) => Err(StoreError::Timeout(self.timeout)),
         }
+    }
+
+    /// See [`SecretStore::prepare`].
+    ///
+    /// # Errors
+    /// The store failed or timed out.
+    pub async fn prepare(&self) -> Result<(), StoreError> {
+        self.run(|s| s.prepare()).await
     }
 
     /// See [`SecretStore::get`].
