@@ -82,8 +82,6 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Accounts(#[from] AccountsError),
-    #[error("loading the accounts failed: {0}")]
-    Loading(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Listener(#[from] server::ListenerError),
     #[error(transparent)]
@@ -118,13 +116,14 @@ pub async fn run(paths: Paths, activated: Activated) -> Result<(), StartError> {
     paths::ensure_private_dir(&paths.data_dir)?;
     let _lock = lifecycle::lock_store(&paths)?;
     let config = Config::load(&paths.config_file)?;
-    // The account metadata and the secret store are independent files: check them side by side
-    // (with many accounts, reading them is most of the start-up time). Both are parsed into
-    // memory once the agent answers (`prepare_stores`).
+    // The account metadata and the secret store are independent files, checked (not yet parsed:
+    // `prepare_stores`) on this thread while a keyring probe, if any, runs on the blocking pool. A
+    // blocking thread of its own for the check would keep a malloc arena for the agent's life.
     let accounts_file = paths.accounts_file();
-    let accounts = tokio::task::spawn_blocking(move || AccountDb::open(accounts_file));
-    let secrets = store::open(config.agent.store, &paths).await?;
-    let accounts = accounts.await??;
+    let (secrets, accounts) = tokio::join!(store::open(config.agent.store, &paths), async {
+        AccountDb::open(accounts_file)
+    });
+    let (secrets, accounts) = (secrets?, accounts?);
     tracing::info!(
         config = %paths.config_file.display(),
         providers = config.providers.len(),

@@ -3,6 +3,7 @@
 
 mod diagnose;
 mod listener;
+mod reflection;
 mod rpc;
 mod status;
 mod wire;
@@ -22,8 +23,6 @@ use crate::login::Logins;
 pub enum ServerError {
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
-    #[error("server reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
 }
 
 /// How long a stop waits for clients to finish before closing their connections.
@@ -46,18 +45,10 @@ pub async fn serve(
     health_reporter
         .set_serving::<AgentServer<rpc::AgentService>>()
         .await;
-    // Both reflection versions: many clients (grpcurl's older builds, Python's
-    // grpcio-reflection, GUI clients) speak only v1alpha.
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(authctl_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(authctl_proto::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
     let served = tonic::transport::Server::builder()
         .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_service(reflection::OnFirstCall::new(reflection::v1))
+        .add_service(reflection::OnFirstCall::new(reflection::v1alpha))
         .add_service(AgentServer::new(rpc::AgentService::new(logins, access)))
         .serve_with_incoming_shutdown(incoming, core.stopped());
     let grace = {
