@@ -277,3 +277,63 @@ fn token_refreshes_when_too_close_to_expiry_and_caps_min_ttl_above_the_lifetime(
     assert!(j["expires_at"].as_i64().unwrap() > 0);
     env.authctl(&["agent", "stop"]).ok();
 }
+
+/// A damaged `accounts.json` or file store stops the agent at start, naming the file and where it
+/// is wrong, and the file is left as it was (the agent checks both whole before it answers and
+/// reads them into memory only after).
+#[test]
+fn a_damaged_account_file_or_file_store_stops_the_agent_naming_it_and_is_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.config_file().parent().unwrap()).unwrap();
+    std::fs::write(env.config_file(), "[agent]\nstore = \"file\"\n").unwrap();
+    let data = env.data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let good_accounts = r#"{"version": 1, "accounts": [{"name": "a", "provider": "p"}]}"#;
+    let cases = [
+        (
+            "accounts.json",
+            // The second record's scopes are not a list of strings.
+            "{\"version\": 1, \"accounts\": [{\"name\": \"a\", \"provider\": \"p\"},\n{\"name\": \"b\", \"provider\": \"p\", \"scopes\": [\"openid\", 7]}]}",
+            "line 2",
+        ),
+        (
+            "accounts.json",
+            r#"{"version": 9, "accounts": []}"#,
+            "unknown format version 9",
+        ),
+        (
+            "secrets.json",
+            r#"{"account/a/refresh_token": "rt-a", "account/b/refresh_token": null}"#,
+            "not a valid store",
+        ),
+    ];
+    for (file, text, expect) in cases {
+        for (name, content) in [("accounts.json", good_accounts), ("secrets.json", "{}")] {
+            let path = data.join(name);
+            std::fs::write(&path, if name == file { text } else { content }).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let path = data.join(file);
+        let run = env.authctl(&["agent", "start"]);
+        assert_ne!(run.code, 0, "{file}: {text}");
+        assert!(
+            run.stderr.contains(&path.display().to_string()) && run.stderr.contains(expect),
+            "{file}: {text}: {}",
+            run.stderr
+        );
+        assert_eq!(read(&path), text, "{file} was changed");
+    }
+    // Mended, the agent starts and lists the account.
+    std::fs::write(
+        data.join("secrets.json"),
+        r#"{"account/a/refresh_token": "rt-a"}"#,
+    )
+    .unwrap();
+    env.authctl(&["agent", "start"]).ok();
+    let status = env.authctl(&["status", "--json"]);
+    status.ok();
+    assert!(status.stdout.contains("\"a\""), "{}", status.stdout);
+    env.authctl(&["agent", "stop"]).ok();
+}
