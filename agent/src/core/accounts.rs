@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::shape::{Str, Strs};
+use crate::shape::{Deferred, Str, Strs};
 
 /// One login at a provider.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -146,7 +146,6 @@ fn parse<S: Sink>(bytes: &[u8]) -> Result<S, String> {
 }
 
 type Map = BTreeMap<String, AccountRecord>;
-type Build = Box<dyn FnOnce() -> Result<Mutex<Map>, String> + Send>;
 
 /// A metadata failure, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -168,9 +167,8 @@ pub struct AccountDb {
     path: Option<PathBuf>,
     /// How many records the file held at start.
     loaded: usize,
-    /// Built from the checked file on first use. `Err` (the parse failed after all) refuses every
-    /// change rather than start empty, which the next write would persist over the accounts.
-    map: LazyLock<Result<Mutex<Map>, String>, Build>,
+    /// Built from the checked file on first use.
+    map: Deferred<Map>,
     // Serialises writers so an older snapshot never overwrites a newer one.
     write_lock: tokio::sync::Mutex<()>,
 }
@@ -190,16 +188,14 @@ impl AccountDb {
             Some(bytes) => parse::<Checked>(bytes).map_err(unreadable)?.0,
             None => 0,
         };
-        let build: Build = Box::new(move || {
-            Ok(Mutex::new(match bytes {
-                Some(bytes) => parse(&bytes)?,
-                None => Map::new(),
-            }))
+        let map = Deferred::new(move || match bytes {
+            Some(bytes) => parse(&bytes),
+            None => Ok(Map::new()),
         });
         Ok(Self {
             path: Some(path),
             loaded,
-            map: LazyLock::new(build),
+            map,
             write_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -225,7 +221,7 @@ impl AccountDb {
         Self {
             path: None,
             loaded: 0,
-            map: LazyLock::new(Box::new(|| Ok(Mutex::new(Map::new())))),
+            map: Deferred::new(|| Ok(Map::new())),
             write_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -247,17 +243,14 @@ impl AccountDb {
     /// The map, built now if it is not yet. Reads treat a failed build as no accounts; changes
     /// are refused with its error.
     fn lock(&self) -> Result<MutexGuard<'_, Map>, AccountsError> {
-        match &*self.map {
-            Ok(map) => Ok(map.lock().unwrap_or_else(PoisonError::into_inner)),
-            Err(reason) => Err(AccountsError::Unreadable {
-                path: self
-                    .path
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                reason: reason.clone(),
-            }),
-        }
+        self.map.lock().map_err(|reason| AccountsError::Unreadable {
+            path: self
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            reason: reason.to_owned(),
+        })
     }
 
     /// Applies `f` to the map and writes the result durably.

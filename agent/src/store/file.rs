@@ -9,22 +9,21 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use super::{SecretStore, StoreError};
+use crate::shape::Deferred;
 
 type Map = BTreeMap<String, SecretString>;
-type Build = Box<dyn FnOnce() -> Result<Mutex<Map>, String> + Send>;
 
 /// See the module docs.
 pub struct FileStore {
     path: PathBuf,
-    /// Built from the checked file on first use; `Err` (the parse failed after all) refuses every
-    /// call rather than start empty, which the next write would persist over the secrets.
-    map: LazyLock<Result<Mutex<Map>, String>, Build>,
+    /// Built from the checked file on first use.
+    map: Deferred<Map>,
 }
 
 impl FileStore {
@@ -57,32 +56,25 @@ impl FileStore {
                 }
                 None => None,
             };
-        let build: Build = Box::new(move || {
+        let map = Deferred::new(move || {
             let Some(bytes) = bytes else {
-                return Ok(Mutex::new(Map::new()));
+                return Ok(Map::new());
             };
             let raw: BTreeMap<String, String> =
                 serde_json::from_slice(&bytes).map_err(|e| format!("not a valid store ({e})"))?;
-            Ok(Mutex::new(
-                raw.into_iter()
-                    .map(|(k, v)| (k, SecretString::from(v)))
-                    .collect(),
-            ))
+            Ok(raw
+                .into_iter()
+                .map(|(k, v)| (k, SecretString::from(v)))
+                .collect())
         });
-        Ok(Self {
-            path,
-            map: LazyLock::new(build),
-        })
+        Ok(Self { path, map })
     }
 
     fn map(&self) -> Result<MutexGuard<'_, Map>, StoreError> {
-        match &*self.map {
-            Ok(map) => Ok(map.lock().unwrap_or_else(PoisonError::into_inner)),
-            Err(reason) => Err(StoreError::Unreadable {
-                path: self.path.display().to_string(),
-                reason: reason.clone(),
-            }),
-        }
+        self.map.lock().map_err(|reason| StoreError::Unreadable {
+            path: self.path.display().to_string(),
+            reason: reason.to_owned(),
+        })
     }
 
     fn persist(&self, map: &Map) -> Result<(), StoreError> {
