@@ -55,6 +55,12 @@ where
     }
 }
 
+/// A reflection builder that knows the agent's services (both versions are built from it).
+fn described() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(authctl_proto::FILE_DESCRIPTOR_SET)
+}
+
 #[expect(
     clippy::expect_used,
     reason = "the descriptor set is compiled in; a unit test builds it"
@@ -62,8 +68,7 @@ where
 pub fn v1() -> tonic_reflection::server::v1::ServerReflectionServer<
     impl tonic_reflection::server::v1::ServerReflection,
 > {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(authctl_proto::FILE_DESCRIPTOR_SET)
+    described()
         .build_v1()
         .expect("the compiled-in descriptor set")
 }
@@ -75,8 +80,7 @@ pub fn v1() -> tonic_reflection::server::v1::ServerReflectionServer<
 pub fn v1alpha() -> tonic_reflection::server::v1alpha::ServerReflectionServer<
     impl tonic_reflection::server::v1alpha::ServerReflection,
 > {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(authctl_proto::FILE_DESCRIPTOR_SET)
+    described()
         .build_v1alpha()
         .expect("the compiled-in descriptor set")
 }
