@@ -134,6 +134,9 @@ impl Caller {
     }
 }
 
+/// The programs whose requests are their caller's: the CLI and the MCP bridge.
+const CLI_PROGRAMS: [&str; 2] = ["authctl", "authctl-mcp"];
+
 /// What attestation needs that does not change per connection.
 pub struct Attestor {
     /// The `authctl` CLI executables the agent recognises (canonical paths).
@@ -155,16 +158,24 @@ impl Attestor {
         }
     }
 
-    /// The CLI the agent's own installation ships: `authctl` beside the agent, and on `PATH`.
+    /// The CLI the agent's own installation ships: `authctl` and the MCP bridge `authctl-mcp`
+    /// (which `authctl mcp` becomes), beside the agent and on `PATH`.
     #[must_use]
     pub fn default_cli() -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        if let Ok(me) = std::env::current_exe() {
-            out.push(me.with_file_name("authctl"));
+        let mut dirs = Vec::new();
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|me| me.parent().map(PathBuf::from))
+        {
+            dirs.push(dir);
         }
         if let Some(path) = std::env::var_os("PATH") {
-            out.extend(std::env::split_paths(&path).map(|d| d.join("authctl")));
+            dirs.extend(std::env::split_paths(&path));
         }
+        let mut out: Vec<PathBuf> = dirs
+            .iter()
+            .flat_map(|d| CLI_PROGRAMS.iter().map(move |p| d.join(p)))
+            .collect();
         out.retain(|p| p.is_file());
         out
     }

@@ -74,8 +74,14 @@ pub fn agent_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("AUTHCTL_AGENT_BIN").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
+    companion("authctl-agent")
+}
+
+/// A program of authctl's installation: beside this executable, else on `PATH`, else the bare
+/// name (which the error of running it then names).
+pub fn companion(name: &str) -> PathBuf {
     if let Ok(exe) = std::env::current_exe() {
-        let beside = exe.with_file_name("authctl-agent");
+        let beside = exe.with_file_name(name);
         if beside.is_file() {
             return beside;
         }
@@ -83,9 +89,9 @@ pub fn agent_binary() -> PathBuf {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|d| d.join("authctl-agent"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("authctl-agent"))
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 fn install(print: bool) -> Result<(), CliError> {

@@ -81,7 +81,10 @@ pub async fn run(a: LoginArgs) -> Result<(), CliError> {
 
 /// Follows a browser flow the agent streams (a login, an end-session): prints the URL (after
 /// `prompt`) and opens it unless `no_browser`, or shows the device code, until the outcome.
-pub(super) async fn follow(
+///
+/// # Errors
+/// The flow failed, was denied or timed out, or the agent went away.
+pub async fn follow(
     client: &authctl_client::Client,
     mut stream: tonic::Streaming<authctl_client::proto::LoginEvent>,
     no_browser: bool,

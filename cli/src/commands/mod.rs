@@ -23,6 +23,9 @@ use crate::error::CliError;
 /// Connects to the running agent, starting one when none answers: unless `AUTHCTL_NO_AUTOSTART=1`,
 /// and unless a user service is installed (then the service manager should start it, and the
 /// error says how).
+///
+/// # Errors
+/// No agent answers (and none could be started), or the socket is another user's.
 pub async fn connect() -> Result<Client, CliError> {
     match authctl_client::connect_default().await {
         Ok(c) => Ok(c),

@@ -226,7 +226,8 @@ fn first_use_logs_in_once_then_the_host_calls_tools_and_outlives_an_expired_toke
     );
     assert_eq!(server.stats()["insufficient_scope"], 1);
 
-    // Per-application authorization saw the bridge as `authctl` asking for the host (Python),
+    // Per-application authorization saw the bridge (`authctl mcp` became `authctl-mcp`, the same
+    // process) asking for the host (Python),
     // and the first login as the administrative call a zero-config set-up is.
     let r = env.authctl(&["access", "log", "--json"]);
     r.ok();
@@ -235,11 +236,8 @@ fn first_use_logs_in_once_then_the_host_calls_tools_and_outlives_an_expired_toke
         .iter()
         .find(|l| l["kind"] == "token" && l["outcome"] == "handed out")
         .unwrap_or_else(|| panic!("no token handed out in {}", r.stdout));
-    let authctl = std::fs::canonicalize(bin("authctl")).unwrap();
-    assert_eq!(
-        handed["caller"]["process"]["exe"],
-        authctl.to_str().unwrap()
-    );
+    let bridge = std::fs::canonicalize(bin("authctl-mcp")).unwrap();
+    assert_eq!(handed["caller"]["process"]["exe"], bridge.to_str().unwrap());
     let host = handed["caller"]["on_behalf_of"]["exe"].as_str().unwrap();
     assert!(host.contains("python"), "{handed}");
     assert!(
@@ -350,4 +348,58 @@ fn raw_json_rpc_lines_ends_at_eof_and_unreachable_servers_are_errors_not_hangs()
     }
     assert!(r.stderr.contains("is unreachable"), "{}", r.stderr);
     env.authctl(&["agent", "stop"]).ok();
+}
+
+#[test]
+fn authctl_mcp_checks_its_arguments_then_becomes_the_bridge_program_and_names_a_missing_one() {
+    let env = TestEnv::new();
+    // The arguments are authctl's: its help, its usage errors (exit 2), before any bridge runs.
+    let r = env.authctl(&["mcp", "--help"]);
+    r.ok();
+    assert!(
+        r.stdout.contains("Usage: authctl mcp") && r.stdout.contains("--header <K:V>"),
+        "{}",
+        r.stdout
+    );
+    let r = env.authctl(&[
+        "mcp",
+        "https://mcp.example.com/mcp",
+        "--header",
+        "Authorization: x",
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("the bridge's own header"), "{}", r.stderr);
+    let r = env.authctl(&["mcp"]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("<URL>"), "{}", r.stderr);
+
+    // The bridge program answers for itself too, under the command's name.
+    let o = env
+        .command(&bin("authctl-mcp"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("authctl mcp "));
+
+    // `authctl` installed without its bridge (and none on PATH): a clear error naming it, exit 1,
+    // and nothing on stdout for the host to misread as protocol.
+    let lone = tempfile::tempdir().unwrap();
+    let authctl = lone.path().join("authctl");
+    std::fs::copy(bin("authctl"), &authctl).unwrap();
+    let o = env
+        .command(&authctl)
+        .args(["mcp", "https://mcp.example.com/mcp"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    let r = Run::from(o);
+    r.expect_code(1);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("cannot start the MCP bridge")
+            && r.stderr.contains("install authctl-mcp"),
+        "{}",
+        r.stderr
+    );
 }

@@ -368,6 +368,7 @@ fn the_debian_package_holds_binaries_units_completions_and_man_page() {
     for f in [
         "./usr/bin/authctl",
         "./usr/bin/authctl-agent",
+        "./usr/bin/authctl-mcp",
         "./usr/lib/systemd/user/authctl-agent.service",
         "./usr/lib/systemd/user/authctl-agent.socket",
         "./usr/share/bash-completion/completions/authctl",

@@ -1,74 +1,66 @@
-//! `authctl mcp URL`: a stdio bridge for MCP hosts. The host starts it as a local MCP server and
-//! speaks JSON-RPC on its stdin and stdout (one message a line, MCP's stdio transport); the bridge
-//! forwards each message to the remote server's Streamable HTTP endpoint with a bearer token from
-//! the agent, and writes every response and server-sent event back on stdout. The host never
-//! sees a token. stdout carries protocol messages only; diagnostics go to stderr.
+//! `authctl-mcp`: the stdio bridge behind `authctl mcp URL`, for MCP hosts. The host starts it
+//! as a local MCP server and speaks JSON-RPC on its stdin and stdout (one message a line, MCP's
+//! stdio transport); the bridge forwards each message to the remote server's Streamable HTTP
+//! endpoint with a bearer token from the agent, and writes every response and server-sent event
+//! back on stdout. The host never sees a token. stdout carries protocol messages only;
+//! diagnostics go to stderr. `authctl mcp` parses the arguments and replaces itself with this
+//! program, which carries the HTTP and TLS stack no other command needs.
+
+#![expect(
+    clippy::print_stderr,
+    reason = "diagnostics of a stdio bridge go to stderr"
+)]
 
 mod jsonrpc;
 mod tokens;
 
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use authctl_cli::bridge::{CliError, McpArgs, PROTOCOL_VERSION, SESSION, exit};
 use authctl_client::secrecy::{ExposeSecret, SecretString};
 use authctl_proto::challenge::{Challenge, parse_bearer_challenge};
 use authctl_proto::sse;
-use clap::Args;
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use clap::Parser;
+use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use std::io::{BufRead, Write};
-
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use self::jsonrpc::MAX_MESSAGE;
 use self::tokens::{NoToken, Tokens};
-use crate::error::CliError;
 
-/// The session header a Streamable HTTP server assigns (MCP 2025-06-18 §Session Management).
-const SESSION: &str = "mcp-session-id";
-/// The negotiated protocol version, sent on every request after `initialize`.
-const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 /// Messages forwarded at once; the next line waits for a free slot.
 const MAX_IN_FLIGHT: usize = 64;
 /// How long requests still running at EOF may take to finish before the bridge ends anyway.
 const DRAIN: Duration = Duration::from_secs(10);
 
-#[derive(Args)]
-pub struct McpArgs {
-    /// The remote MCP server's Streamable HTTP endpoint (https, or http on a loopback address)
-    #[arg(value_name = "URL")]
-    url: String,
-    /// The account whose tokens to send (default: the provider the zero-config login to URL
-    /// remembered; with none yet, the first request logs in)
-    #[arg(long, value_name = "NAME")]
-    account: Option<String>,
-    /// An extra HTTP header for every request to the server, as `Name: value` (repeatable)
-    #[arg(long = "header", value_name = "K:V", value_parser = parse_header)]
-    headers: Vec<(HeaderName, HeaderValue)>,
+/// Bridge an MCP host (stdio) to a remote MCP server (Streamable HTTP), with the agent's tokens
+/// (`authctl mcp` runs this program).
+#[derive(Parser)]
+#[command(name = "authctl mcp", version, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    args: McpArgs,
 }
 
-/// `Name: value` (or `Name:value`) as a header; the bridge's own headers cannot be replaced.
-fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let (k, v) = s
-        .split_once(':')
-        .ok_or_else(|| format!("`{s}` is not `Name: value`"))?;
-    let name = HeaderName::from_bytes(k.trim().as_bytes())
-        .map_err(|_| format!("`{}` is not a header name", k.trim()))?;
-    if [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT].contains(&name)
-        || name == SESSION
-        || name == PROTOCOL_VERSION
-    {
-        return Err(format!("`{name}` is the bridge's own header"));
+fn main() -> ExitCode {
+    let args = Cli::parse().args;
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(exit::FAILURE, format!("cannot start: {e}")))
+        .and_then(|rt| rt.block_on(run(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.report(),
     }
-    let mut value = HeaderValue::from_str(v.trim())
-        .map_err(|_| format!("the value of `{name}` is not a valid header value"))?;
-    value.set_sensitive(true);
-    Ok((name, value))
 }
 
-pub async fn run(a: McpArgs) -> Result<(), CliError> {
+async fn run(a: McpArgs) -> Result<(), CliError> {
     let url = reqwest::Url::parse(&a.url)
         .map_err(|e| CliError::usage(format!("`{}` is not a URL: {e}", a.url)))?;
     if !secure(&url) {
@@ -80,7 +72,7 @@ pub async fn run(a: McpArgs) -> Result<(), CliError> {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(30))
         .build()
-        .map_err(|e| CliError::new(crate::error::exit::FAILURE, format!("no HTTP client: {e}")))?;
+        .map_err(|e| CliError::new(exit::FAILURE, format!("no HTTP client: {e}")))?;
     let (out_tx, out_rx) = mpsc::channel::<String>(256);
     let writer = std::thread::spawn(move || write_out(out_rx));
     let (in_tx, mut stdin) = mpsc::channel::<Line>(1);
@@ -643,26 +635,6 @@ fn clean(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn headers_parse_and_the_bridge_keeps_its_own() {
-        let (k, v) = parse_header("X-Tenant: blue").unwrap();
-        assert_eq!(k.as_str(), "x-tenant");
-        assert_eq!(v.to_str().unwrap(), "blue");
-        assert!(v.is_sensitive(), "a header may carry a key: never printed");
-        assert!(parse_header("no colon").is_err());
-        for own in [
-            "Authorization: Bearer x",
-            "mcp-session-id: 1",
-            "Accept: */*",
-        ] {
-            assert!(
-                parse_header(own).unwrap_err().contains("own header"),
-                "{own}"
-            );
-        }
-        assert!(parse_header("X-A: a\u{7f}b").is_err());
-    }
 
     #[test]
     fn tokens_go_only_over_https_or_to_loopback() {

@@ -135,7 +135,7 @@ impl Tokens {
             "authctl mcp: {} needs scope `{scope}`; to log in again with it, open this URL:",
             self.target
         );
-        crate::commands::login::follow(&agent, stream, false, &prompt)
+        authctl_cli::bridge::follow(&agent, stream, false, &prompt)
             .await
             .map_err(|e| self.fail(with_hint(e.message, e.hint)))?;
         state.current = None;
@@ -147,7 +147,7 @@ impl Tokens {
         if let Some(a) = &state.agent {
             return Ok(a.clone());
         }
-        let agent = crate::commands::connect()
+        let agent = authctl_cli::bridge::connect()
             .await
             .map_err(|e| self.fail(with_hint(e.message, e.hint)))?;
         state.agent = Some(agent.clone());
