@@ -13,18 +13,24 @@ PY_CLIENT := clients/python
 .PHONY: install test test-deps lint ci bench bench-quick fmt interop-deps fuzz-smoke
 
 # On Linux with glibc, the binaries are static-pie, with packed relative relocations where the
-# linker can (scripts/build-release says why); STATIC=0 for ordinary dynamic ones.
+# linker can (scripts/build-release says why); STATIC=0 for ordinary dynamic ones. There the
+# `authctl` program is then built again for musl where the toolchain has the target
+# (scripts/musl-target adds it with rustup; MUSL=0 keeps it on glibc).
 HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 RELR_FLAGS = $(shell scripts/relr-ok && echo ' -C link-arg=-Wl,-z,pack-relative-relocs')
 ifneq ($(and $(filter %-linux-gnu,$(HOST)),$(filter-out 0,$(or $(STATIC),1))),)
 install: INSTALL_FLAGS := --target $(HOST)
 install: export RUSTFLAGS += -C target-feature=+crt-static$(RELR_FLAGS)
+install: CLI_MUSL := $(filter-out 0,$(or $(MUSL),1))
 endif
 
 ## Build, install (into ~/.cargo/bin) and start the agent, then show its status.
 install:
 	$(CARGO) install --locked $(INSTALL_FLAGS) --path agent
 	$(CARGO) install --locked $(INSTALL_FLAGS) --path cli
+	if [ -n "$(CLI_MUSL)" ] && musl=$$(scripts/musl-target); then \
+	  $(CARGO) install --locked --force --target $$musl --no-default-features --path cli --bin authctl; \
+	fi
 	ln -sf authctl $(CARGO_BIN)/docker-credential-authctl
 	$(CARGO_BIN)/authctl agent start
 	$(CARGO_BIN)/authctl status
