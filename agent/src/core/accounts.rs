@@ -63,7 +63,7 @@ struct Stored<S: Sink> {
     accounts: S,
 }
 
-/// Where [`Stored`] puts the records: counted (the check at start) or kept by name.
+/// Where [`Stored`] puts the records: counted (the check at start) or listed (the build).
 trait Sink: Default {
     type Record: for<'de> Deserialize<'de>;
     fn put(&mut self, record: Self::Record);
@@ -80,11 +80,20 @@ impl Sink for Checked {
     }
 }
 
-impl Sink for BTreeMap<String, AccountRecord> {
+/// The build after the check: the records in the file's order, made a map by [`build`].
+impl Sink for Vec<AccountRecord> {
     type Record = AccountRecord;
     fn put(&mut self, record: AccountRecord) {
-        self.insert(record.name.clone(), record);
+        self.push(record);
     }
+}
+
+/// The map of the records in `bytes`. Built from the whole list at once, which fills the map's
+/// nodes: inserted one at a time (in the file's order, which is sorted), they split half empty,
+/// and 10,000 accounts took 1.8 MB more (bench row 7c).
+fn build(bytes: &[u8]) -> Result<Map, String> {
+    let records: Vec<AccountRecord> = parse(bytes)?;
+    Ok(records.into_iter().map(|a| (a.name.clone(), a)).collect())
 }
 
 /// [`AccountRecord`] as the check at start sees it: the same fields and types, each checked and
@@ -189,7 +198,7 @@ impl AccountDb {
             None => 0,
         };
         let map = Deferred::new(move || match bytes {
-            Some(bytes) => parse(&bytes),
+            Some(bytes) => build(&bytes),
             None => Ok(Map::new()),
         });
         Ok(Self {
@@ -401,7 +410,7 @@ mod tests {
         };
         let good = serde_json::to_value(&full).unwrap();
         assert_eq!(parse::<Checked>(&file(good.clone())).unwrap().0, 1);
-        assert_eq!(parse::<Map>(&file(good.clone())).unwrap()["a"], full);
+        assert_eq!(build(&file(good.clone())).unwrap()["a"], full);
         // Every field the record has, given a value of no type it takes: both refuse it (a field
         // added to the record and not to its shape fails here).
         let fields = good
@@ -415,7 +424,7 @@ mod tests {
             let mut bad = good.clone();
             bad[&field] = serde_json::json!({"not": "this"});
             let bytes = file(bad);
-            assert!(parse::<Map>(&bytes).is_err(), "{field}");
+            assert!(build(&bytes).is_err(), "{field}");
             assert!(
                 parse::<Checked>(&bytes).is_err(),
                 "the check takes a bad {field}"
@@ -427,7 +436,7 @@ mod tests {
             bad.as_object_mut().unwrap().remove(field);
             let bytes = file(bad);
             assert_eq!(
-                parse::<Map>(&bytes).is_ok(),
+                build(&bytes).is_ok(),
                 parse::<Checked>(&bytes).is_ok(),
                 "{field}"
             );
