@@ -112,6 +112,12 @@ async fn supervise(
     mut fresh: Option<&mut authctl_client::FreshToken>,
     token_file: Option<&Path>,
 ) -> Result<(), CliError> {
+    // Hooked before the child exists: a signal sent once it runs (it may say so at once) must
+    // reach it, not end this process with the child left running.
+    let mut streams = Vec::new();
+    for n in FORWARDED {
+        streams.push((n, signal(SignalKind::from_raw(n.as_raw()))?));
+    }
     let mut child = cmd.spawn().map_err(|e| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             127
@@ -123,10 +129,6 @@ async fn supervise(
     let pid = child
         .id()
         .and_then(|p| rustix::process::Pid::from_raw(i32::try_from(p).unwrap_or(0)));
-    let mut streams = Vec::new();
-    for n in FORWARDED {
-        streams.push((n, signal(SignalKind::from_raw(n.as_raw()))?));
-    }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for (n, mut s) in streams {
         let tx = tx.clone();

@@ -8,8 +8,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use authctl_tests::{IdpOptions, Run, TestEnv, bin, bin_dir, repo_root};
 
@@ -468,8 +470,18 @@ fn exec_forwards_signals_to_the_child() {
         .args(["exec", "corp", "--", "sh", "-c"])
         .arg("trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done")
         .stdout(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
+    // Should the signal not reach the child (authctl ended by it instead), the child would hold
+    // stdout open forever: the whole group goes after a minute, and the test fails, not hangs.
+    let group = child.id();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{group}")])
+            .status();
+    });
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
