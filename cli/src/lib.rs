@@ -159,17 +159,22 @@ struct TokenOnly {
     args: commands::token::TokenArgs,
 }
 
-fn run(command: Command) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
+/// Runs `command` to its end on a one-thread runtime: its exit code, its error reported on stderr.
+/// `authctl-mcp` runs the same way.
+pub fn block_on(command: impl Future<Output = Result<(), CliError>>) -> ExitCode {
+    let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return CliError::new(error::exit::FAILURE, format!("cannot start: {e}")).report();
-        }
-    };
-    let result = rt.block_on(async {
+        .map_err(|e| CliError::new(error::exit::FAILURE, format!("cannot start: {e}")))
+        .and_then(|rt| rt.block_on(command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.report(),
+    }
+}
+
+fn run(command: Command) -> ExitCode {
+    block_on(async {
         match command {
             Command::Login(a) => commands::login::run(a).await,
             Command::Token(a) => commands::token::run(a).await,
@@ -190,11 +195,7 @@ fn run(command: Command) -> ExitCode {
                 Ok(())
             }
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => e.report(),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -48,16 +48,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let args = Cli::parse().args;
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new(exit::FAILURE, format!("cannot start: {e}")))
-        .and_then(|rt| rt.block_on(run(args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => e.report(),
-    }
+    authctl_cli::block_on(run(Cli::parse().args))
 }
 
 async fn run(a: McpArgs) -> Result<(), CliError> {
